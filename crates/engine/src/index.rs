@@ -1,0 +1,85 @@
+//! The ordered indexes that make every decision O(log n): each is a `BTreeSet` of keys
+//! derived from an entity's fields, so "queue head", "least busy", "best free profile" and
+//! "next expiry" are `first()` calls, never scans.
+//!
+//! Each entity remembers the keys under which it is currently filed (`ModeratorKeys`,
+//! `ProfileKeys`), so re-filing after a change removes exactly the stale key.
+
+use std::cmp::Reverse;
+
+use crate::ids::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
+
+/// Queue order (SPEC §5): priority descending, then `queued_at`, then moderator id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    pub priority: Reverse<i32>,
+    pub queued_at: Timestamp,
+    pub moderator_id: ModeratorId,
+}
+
+/// Which free profile a moderator gets (SPEC §4): most waiting conversations, then oldest
+/// waiting message, then lowest id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FreeProfileKey {
+    pub waiting: Reverse<u32>,
+    pub oldest_waiting: Timestamp,
+    pub profile_id: ProfileId,
+}
+
+/// Least busy working moderator with room for another profile (SPEC §4 rule 2): load, then
+/// number of profiles, then time of last assignment, then id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CapacityKey {
+    pub load: u32,
+    pub profiles: u32,
+    pub last_assigned_at: Timestamp,
+    pub moderator_id: ModeratorId,
+}
+
+/// Something that happens at an instant unless renewed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Deadline {
+    ProfileLease(ProfileId),
+    ClientLock(ClientId, ProfileId),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModeratorKeys {
+    pub queue: Option<QueueKey>,
+    pub capacity: Option<CapacityKey>,
+    /// Working moderators by load, for balancing and overload.
+    pub load: Option<(u32, ModeratorId)>,
+    /// Working moderators with work waiting, by the instant inactivity is counted from.
+    pub idle: Option<(Timestamp, ModeratorId)>,
+    /// Connected moderators without a realtime connection, by last sign of life.
+    pub presence: Option<(Timestamp, ModeratorId)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileKeys {
+    pub free: Option<FreeProfileKey>,
+    /// Orphans not yet alerted on, by the instant they became orphans.
+    pub orphan: Option<(Timestamp, ProfileId)>,
+}
+
+/// Waiting conversations not yet alerted on, by the instant they started waiting.
+pub type WaitingKey = (Timestamp, ConversationKey);
+
+/// Moves `entry` from `old` to `new` in `set` when they differ; returns whether it moved.
+pub(crate) fn refile<K: Ord + Copy>(
+    set: &mut std::collections::BTreeSet<K>,
+    old: &mut Option<K>,
+    new: Option<K>,
+) -> bool {
+    if *old == new {
+        return false;
+    }
+    if let Some(stale) = old.take() {
+        set.remove(&stale);
+    }
+    if let Some(fresh) = new {
+        set.insert(fresh);
+    }
+    *old = new;
+    true
+}
