@@ -1,0 +1,323 @@
+//! The socket task driven through in-memory channels on tokio's paused clock: the timing
+//! rules are checked to the second without waiting for them.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_channel::mpsc::{self as channel, UnboundedReceiver, UnboundedSender};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use super::*;
+use crate::config::PusherConfig;
+use crate::realtime::Realtime;
+
+#[derive(Debug)]
+struct TestReadError {
+    too_big: bool,
+}
+
+impl fmt::Display for TestReadError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(if self.too_big { "too big" } else { "broken" })
+    }
+}
+
+impl ReadError for TestReadError {
+    fn is_message_too_big(&self) -> bool {
+        self.too_big
+    }
+}
+
+type ClientFrames = UnboundedSender<Result<Message, TestReadError>>;
+
+/// One client connected to the socket task through two in-memory channels.
+struct Client {
+    to_server: ClientFrames,
+    from_server: UnboundedReceiver<Message>,
+    task: JoinHandle<()>,
+}
+
+fn realtime(configure: impl FnOnce(&mut PusherConfig)) -> Realtime {
+    let mut config = PusherConfig::new("1", "key", "secret");
+    configure(&mut config);
+    Realtime::new(config).expect("valid config")
+}
+
+fn connect(realtime: &Realtime) -> Client {
+    let (to_server, server_reader) = channel::unbounded();
+    let (server_writer, from_server) = channel::unbounded();
+    let shared = Arc::clone(realtime.shared());
+    let permit = SocketPermit::try_acquire(&shared.stats, shared.config.max_sockets).expect("room");
+    let task = tokio::spawn(serve(shared, permit, server_reader, server_writer));
+    Client { to_server, from_server, task }
+}
+
+impl Client {
+    async fn next(&mut self) -> Message {
+        self.from_server.next().await.expect("the server sent a frame")
+    }
+
+    async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            Message::Text(text) => serde_json::from_str(text.as_str()).expect("JSON"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    async fn next_close(&mut self) -> CloseFrame {
+        match self.next().await {
+            Message::Close(Some(frame)) => frame,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    /// Reads `pusher:connection_established` and returns the socket id.
+    async fn established(&mut self) -> String {
+        let frame = self.next_json().await;
+        assert_eq!(frame["event"], "pusher:connection_established");
+        let data: Value = serde_json::from_str(frame["data"].as_str().expect("string data")).expect("JSON");
+        data["socket_id"].as_str().expect("a socket id").to_owned()
+    }
+
+    fn send(&self, frame: Value) {
+        self.send_message(Message::Text(frame.to_string().into()));
+    }
+
+    fn send_message(&self, message: Message) {
+        self.to_server.unbounded_send(Ok(message)).expect("the server is reading");
+    }
+
+    /// Drops the client's end of the socket and waits for the task to end.
+    async fn hang_up(self) {
+        drop(self.to_server);
+        self.task.await.expect("the socket task ends cleanly");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn handshake_comes_first_with_the_configured_activity_timeout() {
+    let realtime = realtime(|config| config.activity_timeout_seconds = 12);
+    let mut client = connect(&realtime);
+    let frame = client.next_json().await;
+    assert_eq!(frame["event"], "pusher:connection_established");
+    let data: Value = serde_json::from_str(frame["data"].as_str().expect("string data")).expect("JSON");
+    assert!(crate::is_valid_socket_id(data["socket_id"].as_str().expect("an id")));
+    assert_eq!(data["activity_timeout"], 12);
+    assert_eq!(realtime.stats().connections_accepted_total, 1);
+    assert_eq!(realtime.stats().open_sockets, 1);
+    client.hang_up().await;
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_client_is_pinged_then_closed_with_4201() {
+    let realtime = realtime(|config| {
+        config.activity_timeout_seconds = 30;
+        config.pong_timeout_seconds = 10;
+    });
+    let mut client = connect(&realtime);
+    client.established().await;
+    let connected_at = Instant::now();
+
+    assert_eq!(client.next_json().await, json!({"event": "pusher:ping", "data": "{}"}));
+    assert_eq!(connected_at.elapsed(), Duration::from_secs(30));
+
+    let close = client.next_close().await;
+    assert_eq!(close.code, 4201);
+    assert_eq!(connected_at.elapsed(), Duration::from_secs(40));
+    client.hang_up().await;
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn answering_the_ping_keeps_the_connection() {
+    let realtime = realtime(|config| {
+        config.activity_timeout_seconds = 30;
+        config.pong_timeout_seconds = 10;
+    });
+    let mut client = connect(&realtime);
+    client.established().await;
+    assert_eq!(client.next_json().await["event"], "pusher:ping");
+    tokio::time::advance(Duration::from_secs(9)).await;
+    client.send(json!({"event": "pusher:pong", "data": {}}));
+    let answered_at = Instant::now();
+    assert_eq!(client.next_json().await["event"], "pusher:ping");
+    assert_eq!(answered_at.elapsed(), Duration::from_secs(30));
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_ping_gets_pong_and_counts_as_activity() {
+    let realtime = realtime(|config| config.activity_timeout_seconds = 30);
+    let mut client = connect(&realtime);
+    client.established().await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    client.send(json!({"event": "pusher:ping", "data": {}}));
+    let pinged_at = Instant::now();
+    assert_eq!(client.next_json().await, json!({"event": "pusher:pong", "data": "{}"}));
+    assert_eq!(client.next_json().await["event"], "pusher:ping");
+    assert_eq!(pinged_at.elapsed(), Duration::from_secs(30));
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn published_events_reach_subscribers_with_string_data() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "news", "auth": ""}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+
+    assert_eq!(realtime.publish("news", "App\\Events\\Thing", r#"{"id":7}"#), 1);
+    assert_eq!(realtime.publish("elsewhere", "Other", "{}"), 0);
+    assert_eq!(
+        client.next_json().await,
+        json!({"event": "App\\Events\\Thing", "channel": "news", "data": "{\"id\":7}"})
+    );
+    assert_eq!(realtime.stats().events_delivered_total, 1);
+
+    client.send(json!({"event": "pusher:unsubscribe", "data": {"channel": "news"}}));
+    client.send(json!({"event": "pusher:ping", "data": {}}));
+    assert_eq!(client.next_json().await["event"], "pusher:pong");
+    assert_eq!(realtime.publish("news", "App\\Events\\Thing", "{}"), 0);
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn private_channel_with_this_sockets_signature_is_granted() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    let socket_id = client.established().await;
+    let auth = realtime.sign_channel(&socket_id, "private-allowed.7");
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "private-allowed.7", "auth": auth}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(realtime.subscriber_count("private-allowed.7"), 1);
+    client.hang_up().await;
+    assert_eq!(realtime.subscriber_count("private-allowed.7"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_consumer_is_closed_with_4100() {
+    let realtime = realtime(|config| config.max_queued_frames_per_socket = 2);
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "news"}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+
+    // No await between publishes: the socket task cannot drain its queue in between.
+    let delivered: Vec<usize> = (0..3).map(|_| realtime.publish("news", "Thing", "{}")).collect();
+    assert_eq!(delivered, vec![1, 1, 0]);
+    assert_eq!(realtime.stats().slow_consumers_closed_total, 1);
+
+    assert_eq!(client.next_close().await.code, 4100);
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_all_sends_the_given_code_and_reason() {
+    let realtime = realtime(|_| {});
+    let mut first = connect(&realtime);
+    let mut second = connect(&realtime);
+    first.established().await;
+    second.established().await;
+    assert_eq!(realtime.close_all(4200, "Server restarting"), Ok(2));
+    for client in [&mut first, &mut second] {
+        let close = client.next_close().await;
+        assert_eq!((close.code, close.reason.as_str()), (4200, "Server restarting"));
+    }
+    first.hang_up().await;
+    second.hang_up().await;
+    realtime.wait_until_no_sockets().await;
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_the_clients_close_frame_at_most_five_seconds() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    realtime.close_all(4200, "bye").expect("a valid code");
+    assert_eq!(client.next_close().await.code, 4200);
+    let closed_at = Instant::now();
+    // The client neither answers nor hangs up: the server gives up on its own.
+    client.task.await.expect("the socket task ends");
+    assert_eq!(closed_at.elapsed(), CLOSE_HANDSHAKE_TIMEOUT);
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_close_frame_ends_the_connection() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "news"}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    client.send_message(Message::Close(None));
+    // The server closes its writing half: the client sees the end of the stream.
+    assert!(client.from_server.next().await.is_none());
+    client.task.await.expect("the socket task ends");
+    assert_eq!(realtime.subscriber_count("news"), 0);
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn message_over_the_transport_limit_closes_with_1009() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.to_server.unbounded_send(Err(TestReadError { too_big: true })).expect("the server is reading");
+    assert_eq!(client.next_close().await.code, 1009);
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn broken_socket_ends_the_task_and_unsubscribes() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "news"}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    client.to_server.unbounded_send(Err(TestReadError { too_big: false })).expect("the server is reading");
+    client.task.await.expect("the socket task ends");
+    assert_eq!(realtime.subscriber_count("news"), 0);
+    assert_eq!(realtime.stats().open_sockets, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn garbage_frames_get_errors_and_the_connection_stays() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send_message(Message::Text("{{{{".into()));
+    assert_eq!(client.next_json().await["data"]["code"], 4200);
+    client.send_message(Message::Binary(vec![0xff, 0x00].into()));
+    assert_eq!(client.next_json().await["data"]["code"], 4200);
+    client.send_message(Message::Text("x".repeat(20 * 1024).into()));
+    assert_eq!(client.next_json().await["data"]["code"], 4301);
+    client.send_message(Message::Ping(vec![1].into()));
+    client.send(json!({"event": "client-typing", "channel": "private-a", "data": {}}));
+    assert_eq!(client.next_json().await["data"]["code"], 4301);
+    client.send(json!({"event": "pusher:ping"}));
+    assert_eq!(client.next_json().await["event"], "pusher:pong");
+    client.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let realtime = realtime(|config| config.pong_timeout_seconds = 10);
+    let shared = Arc::clone(realtime.shared());
+    let permit = SocketPermit::try_acquire(&shared.stats, 1).expect("room");
+    let (to_server, server_reader) = channel::unbounded::<Result<Message, TestReadError>>();
+    // A zero-capacity channel holds one frame (connection_established); the next write blocks.
+    let (server_writer, _never_read) = channel::channel::<Message>(0);
+    let task = tokio::spawn(serve(shared, permit, server_reader, server_writer));
+    tokio::task::yield_now().await;
+    let started_at = Instant::now();
+    to_server
+        .unbounded_send(Ok(Message::Text(json!({"event": "pusher:ping"}).to_string().into())))
+        .expect("the server is reading");
+    task.await.expect("the socket task ends");
+    assert_eq!(started_at.elapsed(), Duration::from_secs(10));
+    assert_eq!(realtime.stats().open_sockets, 0);
+}

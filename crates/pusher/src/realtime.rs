@@ -1,0 +1,241 @@
+//! [`Realtime`], the handle the embedding service holds: it mounts the WebSocket route,
+//! publishes events, signs private channels, reads the counters and closes sockets.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::{ConfigError, PusherConfig};
+use crate::hooks::SubscriptionHook;
+use crate::outgoing;
+use crate::registry::{CloseRequest, Registry};
+use crate::signature::sign_private_channel;
+use crate::socket_id::{SocketId, SocketIdGenerator};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::{codes, upgrade};
+
+/// State shared by the handle, the upgrade handler and every socket task.
+pub(crate) struct Shared {
+    pub(crate) config: PusherConfig,
+    pub(crate) registry: Registry,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) hook: Option<SubscriptionHook>,
+    pub(crate) socket_ids: SocketIdGenerator,
+    /// Sent to a socket whose outbound queue is full.
+    pub(crate) slow_consumer_close: CloseRequest,
+}
+
+impl Shared {
+    /// Assumes `config` is valid; [`RealtimeBuilder::build`] checks it.
+    pub(crate) fn new(config: PusherConfig, hook: Option<SubscriptionHook>) -> Self {
+        let slow_consumer_close = CloseRequest {
+            code: codes::OVER_CAPACITY,
+            reason: format!(
+                "Over capacity: more than {} frames waiting for this connection",
+                config.max_queued_frames_per_socket
+            ),
+        };
+        Self {
+            config,
+            registry: Registry::default(),
+            stats: Arc::new(Stats::default()),
+            hook,
+            socket_ids: SocketIdGenerator::new(),
+            slow_consumer_close,
+        }
+    }
+}
+
+/// The Pusher server: cheap to clone (one `Arc`), every clone drives the same sockets.
+#[derive(Clone)]
+pub struct Realtime {
+    shared: Arc<Shared>,
+}
+
+/// Builds a [`Realtime`] with optional parts; [`Realtime::new`] is the short form.
+pub struct RealtimeBuilder {
+    config: PusherConfig,
+    hook: Option<SubscriptionHook>,
+}
+
+impl RealtimeBuilder {
+    /// Tells `hook` about every subscription change; see [`SubscriptionHook`] for the rules
+    /// it must follow.
+    #[must_use]
+    pub fn subscription_hook(mut self, hook: SubscriptionHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Validates the configuration and creates the server (no socket is opened here).
+    ///
+    /// # Errors
+    /// The first invalid field of the configuration.
+    pub fn build(self) -> Result<Realtime, ConfigError> {
+        self.config.validate()?;
+        Ok(Realtime { shared: Arc::new(Shared::new(self.config, self.hook)) })
+    }
+}
+
+/// `close_all` and `close_socket` take codes Pusher clients act on (4000-4999) or the
+/// normal closures 1000 and 1001; anything else could not be sent or would be misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("close code {code} is not 1000, 1001 or 4000-4999")]
+pub struct InvalidCloseCode {
+    /// The refused code.
+    pub code: u16,
+}
+
+impl Realtime {
+    /// A server with no subscription hook.
+    ///
+    /// # Errors
+    /// The first invalid field of the configuration.
+    pub fn new(config: PusherConfig) -> Result<Self, ConfigError> {
+        Self::builder(config).build()
+    }
+
+    /// Starts building a server, to add a [`SubscriptionHook`].
+    #[must_use]
+    pub fn builder(config: PusherConfig) -> RealtimeBuilder {
+        RealtimeBuilder { config, hook: None }
+    }
+
+    /// The validated configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &PusherConfig {
+        &self.shared.config
+    }
+
+    /// The WebSocket route, `GET /app/{key}`, ready to merge into the service's router.
+    pub fn router<State>(&self) -> Router<State>
+    where
+        State: Clone + Send + Sync + 'static,
+    {
+        Router::new().route("/app/{app_key}", get(upgrade::upgrade_socket)).with_state(self.clone())
+    }
+
+    /// Sends `event` with `data_json` (sent as a JSON string, as the protocol requires) to
+    /// every socket subscribed to `channel`. Never blocks: the frame is serialised once and
+    /// queued on each subscriber's bounded queue; a subscriber whose queue is full is
+    /// closed with 4100 instead. Returns how many sockets it was queued for.
+    pub fn publish(&self, channel: &str, event: &str, data_json: &str) -> usize {
+        let frame = outgoing::event(channel, event, data_json);
+        let outcome = self.shared.registry.fan_out(channel, &frame, &self.shared.slow_consumer_close);
+        for _ in 0..outcome.slow_consumers {
+            self.shared.stats.record_slow_consumer();
+        }
+        if outcome.slow_consumers > 0 {
+            tracing::warn!(channel, slow_consumers = outcome.slow_consumers, "closing sockets that cannot keep up");
+        }
+        self.shared.stats.record_publish(outcome.delivered);
+        outcome.delivered
+    }
+
+    /// The `auth` value for `socket_id` on `channel`, unchecked: `"<key>:<hex>"`. Prefer
+    /// [`Realtime::authorize_channel`], which validates both first.
+    #[must_use]
+    pub fn sign_channel(&self, socket_id: &str, channel: &str) -> String {
+        let config = &self.shared.config;
+        sign_private_channel(&config.app_key, &config.app_secret, socket_id, channel)
+    }
+
+    /// Asks every open socket to close with `code` (4200 on shutdown, so clients reconnect
+    /// at once). Does not refuse new connections: stop routing to the server first.
+    /// Returns how many sockets were asked.
+    ///
+    /// # Errors
+    /// A code other than 1000, 1001 or 4000-4999; no socket is touched.
+    pub fn close_all(&self, code: u16, reason: &str) -> Result<usize, InvalidCloseCode> {
+        let request = close_request(code, reason)?;
+        Ok(self.shared.registry.close_all(&request))
+    }
+
+    /// Asks one socket to close; false if no such socket is open.
+    ///
+    /// # Errors
+    /// A code other than 1000, 1001 or 4000-4999; no socket is touched.
+    pub fn close_socket(&self, socket_id: &SocketId, code: u16, reason: &str) -> Result<bool, InvalidCloseCode> {
+        let request = close_request(code, reason)?;
+        Ok(self.shared.registry.close_socket(socket_id, request))
+    }
+
+    /// Waits until no socket is open, close handshakes included; for graceful shutdown
+    /// after [`Realtime::close_all`].
+    pub async fn wait_until_no_sockets(&self) {
+        self.shared.stats.wait_until_idle().await;
+    }
+
+    /// The counters, for the embedder's metrics.
+    #[must_use]
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// How many sockets are subscribed to `channel` on this server.
+    #[must_use]
+    pub fn subscriber_count(&self, channel: &str) -> usize {
+        self.shared.registry.subscriber_count(channel)
+    }
+
+    /// How many channels have at least one subscriber on this server.
+    #[must_use]
+    pub fn occupied_channel_count(&self) -> usize {
+        self.shared.registry.channel_count()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn close_request(code: u16, reason: &str) -> Result<CloseRequest, InvalidCloseCode> {
+    if matches!(code, 1000 | 1001 | 4000..=4999) {
+        Ok(CloseRequest { code, reason: reason.to_owned() })
+    } else {
+        Err(InvalidCloseCode { code })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realtime() -> Realtime {
+        Realtime::new(PusherConfig::new("1", "278d425bdf160c739803", "7ad3773142a6692b25b8")).expect("valid config")
+    }
+
+    #[test]
+    fn refuses_an_invalid_config() {
+        let config = PusherConfig { activity_timeout_seconds: 0, ..PusherConfig::new("1", "key", "secret") };
+        assert!(Realtime::new(config).is_err());
+    }
+
+    #[test]
+    fn signs_with_its_credentials() {
+        assert_eq!(
+            realtime().sign_channel("1234.1234", "private-foobar"),
+            "278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+        );
+    }
+
+    #[test]
+    fn publish_to_an_empty_channel_reaches_nobody_but_counts() {
+        let realtime = realtime();
+        assert_eq!(realtime.publish("news", "Thing", "{}"), 0);
+        let stats = realtime.stats();
+        assert_eq!(stats.events_published_total, 1);
+        assert_eq!(stats.events_delivered_total, 0);
+    }
+
+    #[test]
+    fn close_codes_are_checked() {
+        let realtime = realtime();
+        assert_eq!(realtime.close_all(4200, "restart"), Ok(0));
+        assert_eq!(realtime.close_all(1000, "bye"), Ok(0));
+        for code in [0, 999, 1005, 1006, 3000, 5000] {
+            assert_eq!(realtime.close_all(code, "x"), Err(InvalidCloseCode { code }));
+        }
+    }
+}
