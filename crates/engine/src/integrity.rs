@@ -241,7 +241,7 @@ impl Engine {
 
     fn repair_client_locks(&mut self, repairs: &mut Vec<String>) {
         let mut stale = Vec::new();
-        for (&client_id, client) in &self.clients {
+        for (&client_id, client) in self.clients.iter() {
             let Some(set) = &client.lock else { continue };
             for &profile_id in set.locks.keys() {
                 let holds = self

@@ -116,7 +116,7 @@ impl Engine {
                 )
             });
         }
-        for (key, conversation) in &self.conversations {
+        for (key, conversation) in self.conversations.iter() {
             if let Some(moderator_id) = conversation.assigned_to {
                 findings.check(2, listed.get(key).is_some_and(|m| m.contains(&moderator_id)), || {
                     format!("conversation {key:?} records moderator {moderator_id} whose assignment does not list it")
@@ -132,7 +132,7 @@ impl Engine {
     /// handled by one moderator at a time (its lock holder handles all its conversations).
     fn check_client_locks(&self, findings: &mut Findings) {
         let mut handlers: BTreeMap<ClientId, BTreeSet<ModeratorId>> = BTreeMap::new();
-        for (key, conversation) in &self.conversations {
+        for (key, conversation) in self.conversations.iter() {
             if let Some(moderator_id) = conversation.assigned_to {
                 handlers.entry(key.client_id).or_default().insert(moderator_id);
                 let lock = self.clients.get(&key.client_id).and_then(|client| client.lock.as_ref());
@@ -284,7 +284,7 @@ impl Engine {
         findings.check(0, self.deadlines.len() == lock_count + lease_count, || {
             format!("{} deadlines for {lease_count} leases and {lock_count} client locks", self.deadlines.len())
         });
-        for (key, conversation) in &self.conversations {
+        for (key, conversation) in self.conversations.iter() {
             let Some(since) = conversation.waiting_since else { continue };
             let filed = self.profiles.get(&key.profile_id).is_some_and(|p| p.waiting.contains(&(since, key.client_id)))
                 && self.clients.get(&key.client_id).is_some_and(|c| c.waiting.contains(&(since, key.profile_id)));

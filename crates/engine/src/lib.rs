@@ -23,10 +23,12 @@ mod integrity;
 mod invariants;
 mod model;
 mod monitor;
+mod persistence;
 mod queue;
 mod rejection;
 pub mod rng;
 pub mod simulation;
+mod tracked;
 mod view;
 mod views;
 
@@ -51,6 +53,7 @@ pub use crate::model::{
     Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, Moderator, ModeratorState,
     Profile, ProfileLease, QueueEntry, ResponseTimes,
 };
+pub use crate::persistence::{Changes, EngineMeta, RestoredState};
 pub use crate::rejection::Rejection;
 pub use crate::view::{
     BalanceMove, BlockedClient, ClientLockView, ConflictView, LoadReport, LockStatus, ModeratorLoad, ModeratorStatus,
@@ -59,6 +62,7 @@ pub use crate::view::{
 
 use crate::conflicts::ConnectWin;
 use crate::index::{refile, CapacityKey, Deadline, FreeProfileKey, QueueKey, WaitingKey};
+use crate::tracked::Tracked;
 
 /// How many recent alerts the engine keeps for views (storage keeps all of them).
 pub const RECENT_ALERTS_KEPT: usize = 1000;
@@ -86,6 +90,8 @@ pub(crate) enum Fault {
     IgnoreAntiPingPong,
     /// Invariant 8: a conversation whose holder loses the profile stops waiting.
     ForgetWaitingOnRelease,
+    /// Invariant 8 (durability): changes to moderators are not reported for storage.
+    DropModeratorChanges,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -93,12 +99,12 @@ pub struct Engine {
     config: Config,
     now: Timestamp,
 
-    moderators: BTreeMap<ModeratorId, Moderator>,
-    profiles: BTreeMap<ProfileId, Profile>,
-    clients: FxHashMap<ClientId, Client>,
-    conversations: FxHashMap<ConversationKey, Conversation>,
+    moderators: Tracked<BTreeMap<ModeratorId, Moderator>, ModeratorId>,
+    profiles: Tracked<BTreeMap<ProfileId, Profile>, ProfileId>,
+    clients: Tracked<FxHashMap<ClientId, Client>, ClientId>,
+    conversations: Tracked<FxHashMap<ConversationKey, Conversation>, ConversationKey>,
     /// Every accepted inbound message id, for idempotent ingestion (invariant 8).
-    messages: FxHashMap<MessageId, ConversationKey>,
+    messages: Tracked<FxHashMap<MessageId, ConversationKey>, MessageId>,
 
     queue: BTreeSet<QueueKey>,
     free_profiles: BTreeSet<FreeProfileKey>,
@@ -129,7 +135,7 @@ pub struct Engine {
     expired_client_locks: u32,
 
     recent_connect_wins: Vec<ConnectWin>,
-    conflicts: BTreeMap<ConflictId, Conflict>,
+    conflicts: Tracked<BTreeMap<ConflictId, Conflict>, ConflictId>,
     overload_alerted_at: BTreeMap<ModeratorId, Timestamp>,
     recent_alerts: VecDeque<Alert>,
     integrity_moderator_cursor: Option<ModeratorId>,
@@ -138,6 +144,8 @@ pub struct Engine {
     next_token: u64,
     next_conflict_id: u64,
     next_alert_id: u64,
+    /// `meta()` as of the last `take_changes`, to tell whether it changed.
+    stored_meta: EngineMeta,
 
     events: Vec<Event>,
 
@@ -150,11 +158,11 @@ impl Engine {
         Engine {
             config,
             now: Timestamp(0),
-            moderators: BTreeMap::new(),
-            profiles: BTreeMap::new(),
-            clients: FxHashMap::default(),
-            conversations: FxHashMap::default(),
-            messages: FxHashMap::default(),
+            moderators: Tracked::default(),
+            profiles: Tracked::default(),
+            clients: Tracked::default(),
+            conversations: Tracked::default(),
+            messages: Tracked::default(),
             queue: BTreeSet::new(),
             free_profiles: BTreeSet::new(),
             capacity: BTreeSet::new(),
@@ -176,7 +184,7 @@ impl Engine {
             expired_leases: 0,
             expired_client_locks: 0,
             recent_connect_wins: Vec::new(),
-            conflicts: BTreeMap::new(),
+            conflicts: Tracked::default(),
             overload_alerted_at: BTreeMap::new(),
             recent_alerts: VecDeque::new(),
             integrity_moderator_cursor: None,
@@ -184,6 +192,7 @@ impl Engine {
             next_token: 0,
             next_conflict_id: 0,
             next_alert_id: 0,
+            stored_meta: EngineMeta::default(),
             events: Vec::new(),
             #[cfg(test)]
             fault: None,
@@ -268,6 +277,11 @@ impl Engine {
 
     pub fn client(&self, client_id: ClientId) -> Option<&Client> {
         self.clients.get(&client_id)
+    }
+
+    /// Every client, in no particular order.
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
     }
 
     pub fn conversation(&self, key: ConversationKey) -> Option<&Conversation> {

@@ -18,10 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::{Command, PriorityActor};
+use crate::conflicts::Conflict;
 use crate::event::{Event, ReleaseReason};
 use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
 use crate::invariants::Violation;
-use crate::model::ModeratorState;
+use crate::model::{Client, Conversation, Moderator, ModeratorState, Profile};
+use crate::persistence::{EngineMeta, RestoredState};
 use crate::rng::SeededRng;
 use crate::{Config, ConflictStrategy, Engine};
 
@@ -54,6 +56,7 @@ pub struct SimulationStats {
     pub balancing_moves: u64,
     pub conflicts: u64,
     pub forced_reassignments: u64,
+    pub restarts: u64,
     pub simulated_millis: u64,
 }
 
@@ -68,6 +71,7 @@ impl SimulationStats {
         self.balancing_moves += other.balancing_moves;
         self.conflicts += other.conflicts;
         self.forced_reassignments += other.forced_reassignments;
+        self.restarts += other.restarts;
         self.simulated_millis += other.simulated_millis;
     }
 }
@@ -140,7 +144,92 @@ pub struct Simulation {
     recent_commands: VecDeque<String>,
     stats: SimulationStats,
     next_monitor_at: Timestamp,
+    /// What a store would hold if it wrote only what `take_changes` reported.
+    shadow: Shadow,
 }
+
+/// The records a store would hold, fed only by `Engine::take_changes`.
+#[derive(Default)]
+struct Shadow {
+    moderators: BTreeMap<ModeratorId, Moderator>,
+    profiles: BTreeMap<ProfileId, Profile>,
+    clients: BTreeMap<ClientId, Client>,
+    conversations: BTreeMap<ConversationKey, Conversation>,
+    messages: BTreeMap<MessageId, ConversationKey>,
+    conflicts: BTreeMap<ConflictId, Conflict>,
+    meta: EngineMeta,
+}
+
+impl Shadow {
+    fn absorb(&mut self, engine: &mut Engine) {
+        let changes = engine.take_changes();
+        fn store<K: Ord + Copy, V: Clone>(shadow: &mut BTreeMap<K, V>, ids: &[K], current: impl Fn(K) -> Option<V>) {
+            for &id in ids {
+                match current(id) {
+                    Some(value) => shadow.insert(id, value),
+                    None => shadow.remove(&id),
+                };
+            }
+        }
+        store(&mut self.moderators, &changes.moderators, |id| engine.moderator(id).cloned());
+        store(&mut self.profiles, &changes.profiles, |id| engine.profile(id).cloned());
+        store(&mut self.clients, &changes.clients, |id| engine.client(id).cloned());
+        store(&mut self.conversations, &changes.conversations, |key| engine.conversation(key).cloned());
+        store(&mut self.conflicts, &changes.conflicts, |id| engine.conflicts().find(|c| c.conflict_id == id).cloned());
+        self.messages.extend(changes.messages.iter().copied());
+        if changes.meta_changed {
+            self.meta = engine.meta();
+        }
+    }
+
+    /// Differences between the shadow and the engine's records: each one a change that
+    /// `take_changes` failed to report.
+    fn differences(&self, engine: &Engine) -> Vec<String> {
+        let mut differences = Vec::new();
+        let moderators: BTreeMap<ModeratorId, Moderator> = engine.moderators().map(|m| (m.id, m.clone())).collect();
+        if moderators != self.moderators {
+            differences.push("moderators".to_owned());
+        }
+        let profiles: BTreeMap<ProfileId, Profile> = engine.profiles().map(|p| (p.id, p.clone())).collect();
+        if profiles != self.profiles {
+            differences.push("profiles".to_owned());
+        }
+        let conversations: BTreeMap<ConversationKey, Conversation> =
+            engine.conversations().map(|(key, c)| (*key, c.clone())).collect();
+        if conversations != self.conversations {
+            differences.push("conversations".to_owned());
+        }
+        let conflicts: BTreeMap<ConflictId, Conflict> =
+            engine.conflicts().map(|c| (c.conflict_id, c.clone())).collect();
+        if conflicts != self.conflicts {
+            differences.push("conflicts".to_owned());
+        }
+        if engine.meta() != self.meta {
+            differences.push("meta".to_owned());
+        }
+        let clients: BTreeMap<ClientId, Client> = engine.clients().map(|c| (c.id, c.clone())).collect();
+        if clients != self.clients {
+            differences.push("clients".to_owned());
+        }
+        differences
+    }
+
+    fn restored_state(&self) -> RestoredState {
+        RestoredState {
+            moderators: self.moderators.values().cloned().collect(),
+            profiles: self.profiles.values().cloned().collect(),
+            clients: self.clients.values().cloned().collect(),
+            conversations: self.conversations.iter().map(|(key, c)| (*key, c.clone())).collect(),
+            messages: self.messages.iter().map(|(id, key)| (*id, *key)).collect(),
+            conflicts: self.conflicts.values().cloned().collect(),
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+/// Every how many steps, on average, the simulated service crashes and restarts from what
+/// `take_changes` let a store keep.
+const STEPS_PER_CRASH: u64 = 400;
 
 /// How many commands a failure report shows.
 const RECENT_COMMANDS_KEPT: usize = 30;
@@ -163,6 +252,8 @@ impl Simulation {
             let _ = engine.handle(start, Command::UpsertClient { client_id: ClientId(id), name: format!("c{id}") });
         }
         engine.drain_events();
+        let mut shadow = Shadow::default();
+        shadow.absorb(&mut engine);
         let next_monitor_at = start.plus(engine.config().monitor_interval);
         Simulation {
             seed,
@@ -178,6 +269,7 @@ impl Simulation {
             recent_commands: VecDeque::new(),
             stats: SimulationStats::default(),
             next_monitor_at,
+            shadow,
         }
     }
 
@@ -251,6 +343,10 @@ impl Simulation {
         violations.extend(self.observe_events());
         violations.extend(self.engine.check_invariants());
         violations.extend(self.check_messages());
+        self.shadow.absorb(&mut self.engine);
+        if self.rng.below(STEPS_PER_CRASH) == 0 {
+            violations.extend(self.crash_and_restart());
+        }
         if violations.is_empty() {
             Ok(())
         } else {
@@ -261,6 +357,33 @@ impl Simulation {
                 recent_commands: self.recent_commands.iter().cloned().collect(),
             }))
         }
+    }
+
+    /// The process dies and restarts from the shadow store: the shadow must equal the live
+    /// records (nothing escaped `take_changes`), and restoring a consistent state must need
+    /// no repair and give back the same records.
+    fn crash_and_restart(&mut self) -> Vec<Violation> {
+        self.stats.restarts += 1;
+        let mut violations = Vec::new();
+        for what in self.shadow.differences(&self.engine) {
+            violations
+                .push(Violation { invariant: 8, description: format!("a change to {what} escaped take_changes") });
+        }
+        let config = self.engine.config().clone();
+        let (mut restored, repairs) = Engine::restore(config, self.engine.now(), self.shadow.restored_state());
+        if !repairs.is_empty() {
+            violations.push(Violation {
+                invariant: 0,
+                description: format!("restoring a consistent state repaired {repairs:?}"),
+            });
+        }
+        restored.drain_events();
+        for what in self.shadow.differences(&restored) {
+            violations.push(Violation { invariant: 8, description: format!("restore changed {what}") });
+        }
+        self.shadow.absorb(&mut restored);
+        self.engine = restored;
+        violations
     }
 
     fn remember(&mut self, command: &Command) {

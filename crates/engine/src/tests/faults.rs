@@ -71,3 +71,8 @@ fn ignoring_anti_ping_pong_breaks_invariant_7() {
 fn forgetting_waiting_conversations_breaks_invariant_8() {
     assert_caught(Fault::ForgetWaitingOnRelease, 8);
 }
+
+#[test]
+fn not_reporting_changes_for_storage_breaks_invariant_8() {
+    assert_caught(Fault::DropModeratorChanges, 8);
+}

@@ -1,0 +1,85 @@
+//! Maps that remember which keys were written, so that the writer can persist exactly the
+//! entities a batch changed (`Engine::take_changes`).
+//!
+//! Reading goes through `Deref` to the inner map; the only ways to write are the methods
+//! below, and each records its key. No rule can change an entity without it being noted:
+//! completeness is structural, not a discipline. A key written but then found absent (a
+//! `get_mut` on a missing key) is harmless: the writer finds nothing to store.
+
+use std::collections::{btree_map, hash_map, BTreeMap};
+use std::hash::Hash;
+use std::ops::Deref;
+
+use rustc_hash::FxHashMap;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Tracked<M, K> {
+    map: M,
+    written: Vec<K>,
+}
+
+impl<M: Default, K> Default for Tracked<M, K> {
+    fn default() -> Self {
+        Tracked { map: M::default(), written: Vec::new() }
+    }
+}
+
+impl<M: PartialEq, K> PartialEq for Tracked<M, K> {
+    /// Two engines are equal when their records are; what was written since the last
+    /// `take_changes` is bookkeeping, not state.
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<M, K> Deref for Tracked<M, K> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        &self.map
+    }
+}
+
+impl<M, K: Ord + Copy> Tracked<M, K> {
+    /// The keys written since the last call, sorted and without repeats.
+    pub fn take_written(&mut self) -> Vec<K> {
+        let mut written = std::mem::take(&mut self.written);
+        written.sort_unstable();
+        written.dedup();
+        written
+    }
+}
+
+impl<K: Ord + Copy, V> Tracked<BTreeMap<K, V>, K> {
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.written.push(*key);
+        self.map.get_mut(key)
+    }
+
+    pub fn entry(&mut self, key: K) -> btree_map::Entry<'_, K, V> {
+        self.written.push(key);
+        self.map.entry(key)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.written.push(key);
+        self.map.insert(key, value)
+    }
+}
+
+impl<K: Ord + Hash + Copy, V> Tracked<FxHashMap<K, V>, K> {
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.written.push(*key);
+        self.map.get_mut(key)
+    }
+
+    pub fn entry(&mut self, key: K) -> hash_map::Entry<'_, K, V> {
+        self.written.push(key);
+        self.map.entry(key)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.written.push(key);
+        self.map.insert(key, value)
+    }
+}
