@@ -107,7 +107,10 @@ impl Engine {
                 let cap = self.now.plus(self.config.profile_lock_ttl + self.config.max_lock_extension);
                 let current = self.profiles.get(&profile_id).and_then(|p| p.lease.as_ref()).and_then(|l| l.expires_at);
                 if let Some(expires_at) = current {
-                    self.renew_lease(profile_id, expires_at.plus(seconds).min(cap));
+                    // An explicit extension is always announced, unlike renewal by activity.
+                    if !self.renew_lease(profile_id, expires_at.plus(seconds).min(cap)) {
+                        self.announce_lease(profile_id);
+                    }
                 }
                 Ok(Reply::ProfileLease(self.lease_view(profile_id).expect("the holder's lease exists")))
             }
@@ -400,9 +403,8 @@ impl Engine {
         if until <= lock.expires_at {
             return;
         }
-        self.deadlines.remove(&(lock.expires_at, Deadline::ClientLock(key.client_id, key.profile_id)));
         lock.expires_at = until;
-        self.deadlines.insert((until, Deadline::ClientLock(key.client_id, key.profile_id)));
+        self.deadlines.renewed(Deadline::ClientLock(key.client_id, key.profile_id), until);
         self.announce_client_lock(key.client_id);
     }
 
@@ -454,9 +456,8 @@ impl Engine {
         let Some(lease) = self.profiles.get_mut(&profile_id).and_then(|profile| profile.lease.as_mut()) else {
             return;
         };
-        if let Some(at) = lease.expires_at.take() {
-            self.deadlines.remove(&(at, Deadline::ProfileLease(profile_id)));
-        }
+        lease.expires_at = None;
+        self.deadlines.unfile(Deadline::ProfileLease(profile_id));
         lease.lock_type = LockType::Manual;
         self.announce_lease(profile_id);
     }

@@ -6,6 +6,9 @@
 //! `ProfileKeys`), so re-filing after a change removes exactly the stale key.
 
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 use crate::ids::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
 
@@ -82,4 +85,63 @@ pub(crate) fn refile<K: Ord + Copy>(
     }
     *old = new;
     true
+}
+
+/// Expiry instants of leases and client locks, in order. Renewal is lazy: activity only moves
+/// the expiry in the record, and a deadline that fires early is filed again at the record's
+/// true expiry (`Engine::advance`). Renewing on every keystroke thus costs nothing here; only
+/// grants, releases and moves to an earlier instant touch the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Deadlines {
+    order: BTreeSet<(Timestamp, Deadline)>,
+    /// Where each deadline is filed, so that it can be removed exactly.
+    filed: FxHashMap<Deadline, Timestamp>,
+}
+
+impl Deadlines {
+    /// Files `deadline` at exactly `at`.
+    pub fn file(&mut self, deadline: Deadline, at: Timestamp) {
+        if let Some(previous) = self.filed.insert(deadline, at) {
+            self.order.remove(&(previous, deadline));
+        }
+        self.order.insert((at, deadline));
+    }
+
+    /// The record now expires at `expires_at`: nothing to do unless that is earlier than
+    /// where the deadline is filed (or it is not filed at all).
+    pub fn renewed(&mut self, deadline: Deadline, expires_at: Timestamp) {
+        match self.filed.get(&deadline) {
+            Some(&filed) if filed <= expires_at => {}
+            _ => self.file(deadline, expires_at),
+        }
+    }
+
+    pub fn unfile(&mut self, deadline: Deadline) {
+        if let Some(at) = self.filed.remove(&deadline) {
+            self.order.remove(&(at, deadline));
+        }
+    }
+
+    pub fn first(&self) -> Option<(Timestamp, Deadline)> {
+        self.order.first().copied()
+    }
+
+    pub fn pop_first(&mut self) -> Option<(Timestamp, Deadline)> {
+        let (at, deadline) = self.order.pop_first()?;
+        self.filed.remove(&deadline);
+        Some((at, deadline))
+    }
+
+    pub fn filed_at(&self, deadline: Deadline) -> Option<Timestamp> {
+        self.filed.get(&deadline).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.filed.clear();
+    }
 }

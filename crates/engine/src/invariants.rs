@@ -273,8 +273,17 @@ impl Engine {
         findings.check(0, free == self.free_profiles, || "free-profile index out of step".to_owned());
         for profile in self.profiles.values() {
             if let Some(at) = profile.lease.as_ref().and_then(|lease| lease.expires_at) {
-                findings.check(0, self.deadlines.contains(&(at, Deadline::ProfileLease(profile.id))), || {
-                    format!("lease of profile {} has no deadline", profile.id)
+                let filed = self.deadlines.filed_at(Deadline::ProfileLease(profile.id));
+                findings.check(0, filed.is_some_and(|filed| filed <= at), || {
+                    format!("lease of profile {} expiring at {at:?} has its deadline at {filed:?}", profile.id)
+                });
+            }
+        }
+        for client in self.clients.values() {
+            for (&profile_id, lock) in client.lock.iter().flat_map(|set| set.locks.iter()) {
+                let filed = self.deadlines.filed_at(Deadline::ClientLock(client.id, profile_id));
+                findings.check(0, filed.is_some_and(|filed| filed <= lock.expires_at), || {
+                    format!("lock on client {} for profile {profile_id} has its deadline at {filed:?}", client.id)
                 });
             }
         }

@@ -61,7 +61,7 @@ pub use crate::view::{
 };
 
 use crate::conflicts::ConnectWin;
-use crate::index::{refile, CapacityKey, Deadline, FreeProfileKey, QueueKey, WaitingKey};
+use crate::index::{refile, CapacityKey, Deadline, Deadlines, FreeProfileKey, QueueKey, WaitingKey};
 use crate::tracked::Tracked;
 
 /// How many recent alerts the engine keeps for views (storage keeps all of them).
@@ -114,7 +114,7 @@ pub struct Engine {
     working_load_total: u64,
     idle: BTreeSet<(Timestamp, ModeratorId)>,
     presence: BTreeSet<(Timestamp, ModeratorId)>,
-    deadlines: BTreeSet<(Timestamp, Deadline)>,
+    deadlines: Deadlines,
     waiting_unalerted: BTreeSet<WaitingKey>,
     orphans_unalerted: BTreeSet<(Timestamp, ProfileId)>,
 
@@ -170,7 +170,7 @@ impl Engine {
             working_load_total: 0,
             idle: BTreeSet::new(),
             presence: BTreeSet::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
             waiting_unalerted: BTreeSet::new(),
             orphans_unalerted: BTreeSet::new(),
             queue_touched_from: None,
@@ -223,17 +223,20 @@ impl Engine {
     /// in order of expiry. Time never goes back: an earlier `now` is treated as the present.
     pub fn advance(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
-        while let Some(&(at, deadline)) = self.deadlines.first() {
+        while let Some((at, deadline)) = self.deadlines.first() {
             if at > self.now {
                 break;
             }
             self.deadlines.pop_first();
-            match deadline {
-                Deadline::ProfileLease(profile_id) => {
+            let expires_at = self.expiry_of(deadline);
+            match (deadline, expires_at) {
+                (_, None) => {}
+                (_, Some(later)) if later > self.now => self.deadlines.file(deadline, later),
+                (Deadline::ProfileLease(profile_id), Some(_)) => {
                     self.expired_leases += 1;
                     self.release_profile(profile_id, ReleaseReason::LeaseExpired);
                 }
-                Deadline::ClientLock(client_id, profile_id) => {
+                (Deadline::ClientLock(client_id, profile_id), Some(_)) => {
                     self.expired_client_locks += 1;
                     self.expire_client_lock(client_id, profile_id);
                 }
@@ -243,9 +246,20 @@ impl Engine {
         self.finish_command();
     }
 
-    /// The next instant at which something expires, for the server's timer.
+    /// The true expiry of what a deadline stands for (renewals may have moved it later).
+    fn expiry_of(&self, deadline: Deadline) -> Option<Timestamp> {
+        match deadline {
+            Deadline::ProfileLease(profile_id) => self.profiles.get(&profile_id)?.lease.as_ref()?.expires_at,
+            Deadline::ClientLock(client_id, profile_id) => {
+                Some(self.clients.get(&client_id)?.lock.as_ref()?.locks.get(&profile_id)?.expires_at)
+            }
+        }
+    }
+
+    /// The next instant at which something may expire, for the server's timer (it can be
+    /// earlier than a renewed expiry: waking then is harmless).
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.deadlines.first().map(|&(at, _)| at)
+        self.deadlines.first().map(|(at, _)| at)
     }
 
     /// Takes the events produced since the last call, in the order they happened.
@@ -461,19 +475,26 @@ impl Engine {
         self.refile_moderator(moderator_id);
     }
 
-    /// Pushes a lease's expiry to at least `until` (pinned leases do not expire).
-    fn renew_lease(&mut self, profile_id: ProfileId, until: Timestamp) {
+    /// Pushes a lease's expiry to at least `until` (pinned leases do not expire). Returns
+    /// whether the change was announced.
+    fn renew_lease(&mut self, profile_id: ProfileId, until: Timestamp) -> bool {
         let Some(lease) = self.profiles.get_mut(&profile_id).and_then(|profile| profile.lease.as_mut()) else {
-            return;
+            return false;
         };
-        let Some(expires_at) = lease.expires_at else { return };
+        let Some(expires_at) = lease.expires_at else { return false };
         if until <= expires_at {
-            return;
+            return false;
         }
         lease.expires_at = Some(until);
-        self.deadlines.remove(&(expires_at, Deadline::ProfileLease(profile_id)));
-        self.deadlines.insert((until, Deadline::ProfileLease(profile_id)));
-        self.announce_lease(profile_id);
+        self.deadlines.renewed(Deadline::ProfileLease(profile_id), until);
+        // Renewal by activity is announced when the expiry moves by a tenth of the lease's
+        // length, not on every keystroke: consoles show an expiry at most that early.
+        let step = crate::ids::millis(self.config.profile_lock_ttl / 10).max(1);
+        let announce = expires_at.0 / step != until.0 / step;
+        if announce {
+            self.announce_lease(profile_id);
+        }
+        announce
     }
 
     fn announce_lease(&mut self, profile_id: ProfileId) {
@@ -511,7 +532,7 @@ impl Engine {
         debug_assert!(profile.lease.is_none(), "assigning a held profile");
         profile.lease = Some(ProfileLease { moderator_id, locked_at: now, expires_at, lock_type, token });
         if let Some(at) = expires_at {
-            self.deadlines.insert((at, Deadline::ProfileLease(profile_id)));
+            self.deadlines.file(Deadline::ProfileLease(profile_id), at);
         }
         self.refile_profile(profile_id);
 
@@ -650,14 +671,13 @@ impl Engine {
                     lock.reason = LockReason::Conversation;
                 }
                 if until > lock.expires_at {
-                    self.deadlines.remove(&(lock.expires_at, Deadline::ClientLock(key.client_id, key.profile_id)));
                     lock.expires_at = until;
-                    self.deadlines.insert((until, Deadline::ClientLock(key.client_id, key.profile_id)));
+                    self.deadlines.renewed(Deadline::ClientLock(key.client_id, key.profile_id), until);
                 }
             }
             None => {
                 lock_set.locks.insert(key.profile_id, ClientLock { locked_at: now, expires_at: until, reason, token });
-                self.deadlines.insert((until, Deadline::ClientLock(key.client_id, key.profile_id)));
+                self.deadlines.file(Deadline::ClientLock(key.client_id, key.profile_id), until);
                 if let Some(assignment) = self
                     .moderators
                     .get_mut(&moderator_id)
@@ -714,9 +734,11 @@ impl Engine {
             return;
         };
         let moderator_id = lock_set.moderator_id;
-        let Some(lock) = lock_set.locks.remove(&key.profile_id) else { return };
+        if lock_set.locks.remove(&key.profile_id).is_none() {
+            return;
+        }
         let now_unlocked = lock_set.locks.is_empty();
-        self.deadlines.remove(&(lock.expires_at, Deadline::ClientLock(key.client_id, key.profile_id)));
+        self.deadlines.unfile(Deadline::ClientLock(key.client_id, key.profile_id));
         if let Some(assignment) =
             self.moderators.get_mut(&moderator_id).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
         {
@@ -765,7 +787,7 @@ impl Engine {
             {
                 lock.expires_at = until;
             }
-            self.deadlines.insert((until, Deadline::ClientLock(client_id, profile_id)));
+            self.deadlines.file(Deadline::ClientLock(client_id, profile_id), until);
             return;
         }
         self.release_client_lock(key, ReleaseReason::LockExpired);
@@ -778,9 +800,7 @@ impl Engine {
         let now = self.now;
         let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
         let Some(lease) = profile.lease.take() else { return };
-        if let Some(at) = lease.expires_at {
-            self.deadlines.remove(&(at, Deadline::ProfileLease(profile_id)));
-        }
+        self.deadlines.unfile(Deadline::ProfileLease(profile_id));
         let moderator_id = lease.moderator_id;
         let (locked_clients, conversations) =
             match self.moderators.get(&moderator_id).and_then(|moderator| moderator.assignments.get(&profile_id)) {
@@ -840,15 +860,12 @@ impl Engine {
         if from == to {
             return;
         }
-        let old_expiry = lease.expires_at;
         let lock_type = if assign_reason == AssignReason::Pinned { LockType::Manual } else { LockType::Assignment };
         let expires_at = (lock_type == LockType::Assignment).then(|| now.plus(self.config.profile_lock_ttl));
         *lease = ProfileLease { moderator_id: to, locked_at: now, expires_at, lock_type, token };
-        if let Some(at) = old_expiry {
-            self.deadlines.remove(&(at, Deadline::ProfileLease(profile_id)));
-        }
-        if let Some(at) = expires_at {
-            self.deadlines.insert((at, Deadline::ProfileLease(profile_id)));
+        match expires_at {
+            Some(at) => self.deadlines.file(Deadline::ProfileLease(profile_id), at),
+            None => self.deadlines.unfile(Deadline::ProfileLease(profile_id)),
         }
 
         let old_assignment =
@@ -934,8 +951,8 @@ impl Engine {
             self.announce_client_lock(key.client_id);
         } else {
             let lock = lock_set.locks.remove(&key.profile_id);
-            if let Some(lock) = lock {
-                self.deadlines.remove(&(lock.expires_at, Deadline::ClientLock(key.client_id, key.profile_id)));
+            if lock.is_some() {
+                self.deadlines.unfile(Deadline::ClientLock(key.client_id, key.profile_id));
             }
         }
     }

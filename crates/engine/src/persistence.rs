@@ -242,7 +242,7 @@ impl Engine {
             .filter_map(|profile| Some((profile.id, profile.lease.as_ref()?.expires_at?)))
             .collect();
         for (profile_id, at) in leases {
-            self.deadlines.insert((at, Deadline::ProfileLease(profile_id)));
+            self.deadlines.file(Deadline::ProfileLease(profile_id), at);
         }
         let locks: Vec<(Timestamp, ClientId, ProfileId)> = self
             .clients
@@ -253,7 +253,7 @@ impl Engine {
             })
             .collect();
         for (at, client_id, profile_id) in locks {
-            self.deadlines.insert((at, Deadline::ClientLock(client_id, profile_id)));
+            self.deadlines.file(Deadline::ClientLock(client_id, profile_id), at);
         }
     }
 }
