@@ -3,10 +3,12 @@
 //! acknowledge.
 //!
 //! Connects are processed one at a time, possibly in another order than they happened. The
-//! outcome does not depend on that order: the engine remembers who won a profile by
-//! connecting within the window, and a later-processed moderator who outranks the weakest of
-//! those winners takes that winner's profile. After any order of processing, the winners are
-//! the best-ranked of the group and the others queue by their connection time.
+//! outcome does not depend on that order: the engine remembers every profile a moderator won
+//! while connecting within the window (the first one, and any extra that rule 2 gave it at
+//! once). A later-processed moderator who finds no free profile first takes a rival's extra
+//! profile (one profile each comes before a second for anyone), and otherwise takes the
+//! profile of the weakest rival if it outranks it. After any order of processing, the winners
+//! are the best-ranked of the group and the others queue by their connection time.
 
 use crate::event::{AlertKind, AlertSubject, AssignReason, ReleaseReason};
 use crate::ids::{ConflictId, ModeratorId, ProfileId, Timestamp};
@@ -14,7 +16,7 @@ use crate::model::ModeratorState;
 use crate::view::ConflictView;
 use crate::{ConflictStrategy, Engine, Event};
 
-/// A moderator that won a profile by connecting, remembered for one conflict window.
+/// A profile a moderator won while connecting, remembered for two conflict windows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ConnectWin {
     pub moderator_id: ModeratorId,
@@ -72,7 +74,8 @@ impl Engine {
 
         let Some(moderator) = self.moderators.get(&moderator_id) else { return };
         if moderator.state == ModeratorState::Working {
-            if let Some(&profile_id) = moderator.assignments.keys().next() {
+            let won: Vec<ProfileId> = moderator.assignments.keys().copied().collect();
+            for profile_id in won {
                 self.recent_connect_wins.push(ConnectWin { moderator_id, connected_at, profile_id });
             }
             return;
@@ -87,14 +90,48 @@ impl Engine {
             .filter(|win| connected_at.since(win.connected_at) <= window)
             .cloned()
             .collect();
-        let Some(weakest) = rivals.iter().max_by_key(|win| self.conflict_rank(win.moderator_id, win.connected_at))
-        else {
+        if rivals.is_empty() {
             return;
-        };
-        let weakest = weakest.clone();
+        }
         let mut winners: Vec<ModeratorId> = rivals.iter().map(|win| win.moderator_id).collect();
+        winners.sort_unstable();
+        winners.dedup();
         let mut participants = winners.clone();
         participants.push(moderator_id);
+        participants.sort_unstable();
+
+        // A rival holding two profiles from this window gives one up before anyone queues:
+        // the weakest such rival, its most recent win.
+        let mut wins_per_rival: std::collections::BTreeMap<ModeratorId, Vec<&ConnectWin>> = Default::default();
+        for win in &rivals {
+            wins_per_rival.entry(win.moderator_id).or_default().push(win);
+        }
+        let extra = wins_per_rival
+            .values()
+            .filter(|wins| wins.len() > 1)
+            .max_by_key(|wins| self.conflict_rank(wins[0].moderator_id, wins[0].connected_at))
+            .and_then(|wins| wins.iter().max_by_key(|win| win.profile_id).map(|win| (*win).clone()));
+        if let Some(extra) = extra {
+            self.hand_over_profile(
+                extra.profile_id,
+                moderator_id,
+                ReleaseReason::Conflict,
+                AssignReason::Conflict,
+                extra.connected_at,
+            );
+            self.recent_connect_wins.retain(|win| win.profile_id != extra.profile_id);
+            self.recent_connect_wins.push(ConnectWin { moderator_id, connected_at, profile_id: extra.profile_id });
+            winners.push(moderator_id);
+            winners.sort_unstable();
+            self.record_conflict(participants, winners, Vec::new());
+            return;
+        }
+
+        let weakest = rivals
+            .iter()
+            .max_by_key(|win| self.conflict_rank(win.moderator_id, win.connected_at))
+            .cloned()
+            .expect("rivals is not empty");
         let queued = if self.conflict_rank(moderator_id, connected_at)
             < self.conflict_rank(weakest.moderator_id, weakest.connected_at)
         {
@@ -114,7 +151,6 @@ impl Engine {
             vec![moderator_id]
         };
         winners.sort_unstable();
-        participants.sort_unstable();
         self.record_conflict(participants, winners, queued);
     }
 

@@ -92,3 +92,49 @@ fn a_conflict_stays_open_until_a_participant_acknowledges_it() {
     let Reply::Conflict(view) = reply else { panic!("{reply:?}") };
     assert_eq!((view.resolved_at, view.resolved_by), (Some(world.now), Some(ModeratorId(2))));
 }
+
+#[test]
+fn extra_profiles_won_while_connecting_do_not_make_the_outcome_depend_on_processing_order() {
+    // Four moderators connect 300 ms apart for three profiles, two of which have waiting
+    // work; each may hold two profiles, so whoever is processed first also gets an extra one
+    // through rule 2. Whatever the order, the three earliest must win and the latest queue.
+    let mut outcomes = Vec::new();
+    let mut orders = vec![vec![1u64, 2, 3, 4]];
+    while let Some(order) = orders.pop() {
+        let config = Config { max_profiles_per_moderator: 2, ..spec() };
+        let mut world = World::with(config, 4, 3, 3);
+        world.message(1, 1);
+        world.message(2, 1);
+        world.message(3, 2);
+        world.wait_seconds(1);
+        for &moderator in &order {
+            world.connect_at(moderator, START.plus(Duration::from_millis(300 * (moderator - 1))));
+        }
+        let working: Vec<u64> = (1..=4).filter(|&m| world.state(m) == ModeratorState::Working).collect();
+        outcomes.push((order.clone(), working, world.queue()));
+        if outcomes.len() == 1 {
+            // Enumerate the other 23 orders once.
+            orders = permutations(&[1, 2, 3, 4]).into_iter().filter(|o| o != &order).collect();
+        }
+    }
+    assert_eq!(outcomes.len(), 24);
+    for (order, working, queue) in &outcomes {
+        assert_eq!((working.clone(), queue.clone()), (vec![1, 2, 3], vec![4]), "processed in order {order:?}");
+    }
+}
+
+fn permutations(items: &[u64]) -> Vec<Vec<u64>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (index, &first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(index);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
