@@ -1,0 +1,35 @@
+//! Switchboard's durable state and the one writer.
+//!
+//! This crate owns everything that touches the database: the schema (`migrations/`), the
+//! `Store` (SQLite by default, PostgreSQL for scale-out), and the `Writer`, the single task
+//! that owns the rules engine, applies commands in order, and commits each batch's changes
+//! together with the events describing them (an outbox) before anyone hears about them.
+//! It never speaks HTTP and never decides a rule: the engine decides, this crate remembers.
+//!
+//! The pieces, in the order data flows through them:
+//! - `writer`: the bounded job channel, the batch loop, recovery and outage handling;
+//! - `records`: the rows that represent the engine's current state of changed entities;
+//! - `outbox`: each engine `Event` as the JSON object API.md describes;
+//! - `sql`: the only code that runs SQL, for both backends;
+//! - `store`: connecting, migrating, and the reads the server needs beside the engine.
+
+mod clock;
+mod error;
+mod metrics;
+mod outbox;
+mod records;
+mod sql;
+mod store;
+mod time;
+mod writer;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use crate::clock::{Clock, SystemClock};
+pub use crate::error::{StoreError, WriteError};
+pub use crate::metrics::{Histogram, WriterMetrics};
+pub use crate::outbox::{encode_event, OutboxEvent};
+pub use crate::store::{Backend, Direction, Store, StoredAlert, StoredMessage};
+pub use crate::time::rfc3339;
+pub use crate::writer::{EventSink, NewMessage, Writer, WriterConfig, WriterHandle, WriterTask};

@@ -1,0 +1,255 @@
+//! The only place that runs SQL for the writer: committing a `WritePlan` in one transaction
+//! and reading every table back, on either backend.
+//!
+//! Both backends share the statements; `QueryBuilder` writes each backend's placeholders.
+//! SQLite write transactions begin `IMMEDIATE` (take the write lock up front instead of
+//! failing to upgrade later). Multi-row statements keep the number of round trips per batch
+//! small and independent of the batch size.
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, Postgres, QueryBuilder, Sqlite};
+
+use crate::error::StoreError;
+use crate::records::{Loaded, Loader, Value, WritePlan};
+
+/// Most bound values in one statement (SQLite allows 32,766, PostgreSQL 65,535).
+const MAX_BINDS_PER_STATEMENT: usize = 30_000;
+/// Most rows in one multi-row statement.
+const MAX_ROWS_PER_STATEMENT: usize = 1_024;
+/// Most `OR` terms in one multi-column delete (SQLite's expression depth limit is 1,000).
+const MAX_OR_TERMS_PER_STATEMENT: usize = 256;
+/// Prepared statements kept per connection: every (table, power-of-two row count) pair the
+/// writer can produce fits, so steady-state batches never re-prepare a statement.
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 512;
+
+/// Splits `items` into chunks whose lengths are powers of two, at most `max` (rounded down
+/// to a power of two), largest first. Row counts then come from a small fixed set, so each
+/// statement's text repeats and its prepared form is reused from the cache.
+fn power_of_two_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = if max.is_power_of_two() { max } else { max.next_power_of_two() / 2 }.max(1);
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = if items.len() >= max { max } else { 1 << items.len().ilog2() };
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
+/// A connection held by the writer across batches.
+pub(crate) enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+fn insert_prefix(table: &crate::records::Table) -> String {
+    format!("INSERT INTO {} ({}) ", table.name, table.columns.join(", "))
+}
+
+fn conflict_clause(table: &crate::records::Table) -> String {
+    if table.upsert_key.is_empty() {
+        return String::new();
+    }
+    let updates: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|column| !table.upsert_key.contains(column))
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    format!(" ON CONFLICT ({}) DO UPDATE SET {}", table.upsert_key.join(", "), updates.join(", "))
+}
+
+/// `execute_plan` for one backend: the same statements, concrete types.
+macro_rules! plan_executor {
+    ($name:ident, $db:ty) => {
+        async fn $name(conn: &mut <$db as sqlx::Database>::Connection, plan: &WritePlan) -> Result<(), sqlx::Error> {
+            for delete in &plan.deletes {
+                let width = delete.columns.len().max(1);
+                let keys: Vec<&[i64]> = delete.keys.chunks(width).collect();
+                let per_statement = if width == 1 { MAX_ROWS_PER_STATEMENT } else { MAX_OR_TERMS_PER_STATEMENT };
+                for chunk in power_of_two_chunks(&keys, per_statement) {
+                    let mut query = QueryBuilder::<$db>::new("DELETE FROM ");
+                    query.push(delete.table).push(" WHERE ");
+                    if let [column] = delete.columns {
+                        // `column IN (...)`: an index lookup per key on both backends.
+                        query.push(column).push(" IN (");
+                        let mut list = query.separated(", ");
+                        for key in chunk {
+                            list.push_bind(key[0]);
+                        }
+                        query.push(")");
+                    } else {
+                        // `(a = ? AND b = ?) OR ...`: SQLite scans the table for a row-value
+                        // `IN` list, but searches the key's index for each term of an OR.
+                        for (index, key) in chunk.iter().enumerate() {
+                            query.push(if index == 0 { "(" } else { " OR (" });
+                            for (position, (column, value)) in delete.columns.iter().zip(key.iter()).enumerate() {
+                                query.push(if position == 0 { "" } else { " AND " }).push(column).push(" = ");
+                                query.push_bind(*value);
+                            }
+                            query.push(")");
+                        }
+                    }
+                    query.build().execute(&mut *conn).await?;
+                }
+            }
+            for rows in &plan.inserts {
+                let table = rows.table;
+                let per_statement = (MAX_BINDS_PER_STATEMENT / table.columns.len()).clamp(1, MAX_ROWS_PER_STATEMENT);
+                let prefix = insert_prefix(table);
+                let suffix = if rows.upsert { conflict_clause(table) } else { String::new() };
+                for chunk in power_of_two_chunks(&rows.rows, per_statement) {
+                    let mut query = QueryBuilder::<$db>::new(&prefix);
+                    query.push_values(chunk, |mut row_values, row| {
+                        for value in row {
+                            match value {
+                                Value::Int(value) => row_values.push_bind(*value),
+                                Value::OptInt(value) => row_values.push_bind(*value),
+                                Value::Text(value) => row_values.push_bind(value.as_str()),
+                                Value::OptText(value) => row_values.push_bind(value.as_deref()),
+                                Value::Bool(value) => row_values.push_bind(*value),
+                            };
+                        }
+                    });
+                    query.push(&suffix);
+                    query.build().execute(&mut *conn).await?;
+                }
+            }
+            if let Some(mark) = plan.mark_delivered {
+                let mut query = QueryBuilder::<$db>::new("UPDATE outbox SET delivered_at = ");
+                query.push_bind(mark.at).push(" WHERE delivered_at IS NULL AND id <= ").push_bind(mark.up_to_id);
+                query.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+plan_executor!(execute_plan_sqlite, Sqlite);
+plan_executor!(execute_plan_postgres, Postgres);
+
+/// Runs `$body` for every row of `$sql`, on whichever backend `$conn` is.
+macro_rules! for_each_row {
+    ($conn:expr, $sql:expr, |$row:ident| $body:expr) => {
+        match $conn {
+            Conn::Sqlite(connection) => {
+                for $row in sqlx::query($sql).fetch_all(&mut **connection).await? {
+                    let $row = &$row;
+                    $body?;
+                }
+            }
+            Conn::Postgres(connection) => {
+                for $row in sqlx::query($sql).fetch_all(&mut **connection).await? {
+                    let $row = &$row;
+                    $body?;
+                }
+            }
+        }
+    };
+}
+pub(crate) use for_each_row;
+
+impl Conn {
+    async fn raw(&mut self, statement: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Sqlite(connection) => connection.execute(statement).await.map(drop),
+            Conn::Postgres(connection) => connection.execute(statement).await.map(drop),
+        }
+    }
+
+    /// Writes the plan in one transaction. On any error the transaction is rolled back (as
+    /// far as the connection still allows) and the error returned; the caller must then treat
+    /// the connection as suspect and the batch as not committed.
+    pub async fn commit(&mut self, plan: &WritePlan) -> Result<(), sqlx::Error> {
+        let begin = match self {
+            Conn::Sqlite(_) => "BEGIN IMMEDIATE",
+            Conn::Postgres(_) => "BEGIN",
+        };
+        self.raw(begin).await?;
+        let written = match self {
+            Conn::Sqlite(connection) => execute_plan_sqlite(connection, plan).await,
+            Conn::Postgres(connection) => execute_plan_postgres(connection, plan).await,
+        };
+        let result = match written {
+            Ok(()) => self.raw("COMMIT").await,
+            Err(error) => Err(error),
+        };
+        if result.is_err() {
+            // A failed COMMIT can leave the transaction open (SQLite, deferred keys).
+            let _ = self.raw("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// Reads every table in one read transaction (a consistent snapshot).
+    pub async fn load(&mut self) -> Result<Loaded, StoreError> {
+        let begin = match self {
+            Conn::Sqlite(_) => "BEGIN",
+            Conn::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        self.raw(begin).await?;
+        let loaded = self.load_tables().await;
+        let end = self.raw(if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
+        let loaded = loaded?;
+        end?;
+        Ok(loaded)
+    }
+
+    async fn load_tables(&mut self) -> Result<Loaded, StoreError> {
+        let mut loader = Loader::default();
+        for_each_row!(self, "SELECT * FROM moderators ORDER BY id", |row| loader.moderator(row));
+        for_each_row!(self, "SELECT * FROM moderator_profile_assignments", |row| loader.assignment(row));
+        for_each_row!(self, "SELECT * FROM moderator_queue", |row| loader.queue_entry(row));
+        for_each_row!(self, "SELECT * FROM profiles ORDER BY id", |row| loader.profile(row));
+        for_each_row!(self, "SELECT * FROM profile_locks", |row| loader.profile_lock(row));
+        for_each_row!(self, "SELECT * FROM clients ORDER BY id", |row| loader.client(row));
+        for_each_row!(self, "SELECT * FROM client_lock_holders", |row| loader.client_lock_holder(row));
+        for_each_row!(self, "SELECT * FROM client_locks", |row| loader.client_lock(row));
+        for_each_row!(self, "SELECT * FROM conversations", |row| loader.conversation(row));
+        for_each_row!(
+            self,
+            "SELECT message_id, client_id, profile_id FROM messages WHERE message_id IS NOT NULL",
+            |row| loader.inbound_message(row)
+        );
+        for_each_row!(self, "SELECT * FROM assignment_conflicts ORDER BY id", |row| loader.conflict(row));
+        for_each_row!(self, "SELECT * FROM engine_meta WHERE id = 1", |row| loader.meta(row));
+        for_each_row!(
+            self,
+            "SELECT id, channel, name, data FROM outbox WHERE delivered_at IS NULL ORDER BY id",
+            |row| loader.undelivered(row)
+        );
+        for_each_row!(
+            self,
+            "SELECT (SELECT max(id) FROM outbox) AS outbox, (SELECT max(id) FROM messages) AS messages",
+            |row| loader.max_ids(row)
+        );
+        Ok(loader.finish())
+    }
+
+    /// Closes the connection instead of returning it to the pool (after an error).
+    pub fn discard(mut self) {
+        match &mut self {
+            Conn::Sqlite(connection) => connection.close_on_drop(),
+            Conn::Postgres(connection) => connection.close_on_drop(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::power_of_two_chunks;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything() {
+        let items: Vec<u32> = (0..1_100).collect();
+        let sizes: Vec<usize> = power_of_two_chunks(&items, 1_000).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![512, 512, 64, 8, 4]);
+        let sizes: Vec<usize> = power_of_two_chunks(&items[..100], 1_024).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![64, 32, 4]);
+        assert_eq!(power_of_two_chunks(&items[..0], 8).count(), 0);
+        let rejoined: Vec<u32> = power_of_two_chunks(&items, 30).flatten().copied().collect();
+        assert_eq!(rejoined, items);
+    }
+}

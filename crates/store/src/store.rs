@@ -1,0 +1,288 @@
+//! The `Store`: a pool of connections to SQLite or PostgreSQL, chosen by URL, with the
+//! durability settings of README.md "Durability", the migrations, and the reads the server
+//! serves beside the engine (message history, stored alerts, settings).
+//!
+//! It never writes engine state: only the writer does (`writer.rs`), through `sql.rs`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, QueryBuilder};
+use switchboard_engine::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
+
+use crate::error::StoreError;
+use crate::records::{id, timestamp, RowExt};
+use crate::sql::{for_each_row, Conn, STATEMENT_CACHE_CAPACITY};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a request for a pooled connection waits before storage counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long SQLite waits for another connection's write lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per pool: one for the writer, the rest for the server's reads.
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Durable storage, SQLite or PostgreSQL by URL. Cheap to clone (a shared pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Arc<Pool>,
+}
+
+/// Whether a stored message came from the client or from a moderator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to profile, with the platform's message id.
+    Inbound,
+    /// Moderator (as the profile) to client.
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// One row of `messages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Storage order within the whole database.
+    pub id: i64,
+    /// The platform's id (inbound messages only).
+    pub platform_message_id: Option<u64>,
+    pub client_id: ClientId,
+    pub profile_id: ProfileId,
+    pub direction: Direction,
+    /// Who answered (outbound messages only).
+    pub moderator_id: Option<ModeratorId>,
+    pub body: String,
+    pub sent_at: Timestamp,
+    /// When the writer stored it.
+    pub recorded_at: Timestamp,
+}
+
+/// One row of `alerts`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAlert {
+    pub alert_id: u64,
+    pub kind: String,
+    pub severity: String,
+    pub data: serde_json::Value,
+    pub raised_at: Timestamp,
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (the file is created if missing) or `postgres://...`.
+    pub async fn open(database_url: &str) -> Result<Store, StoreError> {
+        let pool = if database_url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(database_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Pool::Sqlite(pool)
+        } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            // Acknowledged means durable: never inherit `synchronous_commit = off` from the server.
+            let options = PgConnectOptions::from_str(database_url)?
+                .options([("synchronous_commit", "on")])
+                .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+            let pool = PgPoolOptions::new()
+                .max_connections(POSTGRES_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
+        };
+        Ok(Store { pool: Arc::new(pool) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations not yet applied (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &*self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Succeeds when the database answers a query (for `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &*self.pool {
+            Pool::Sqlite(pool) => pool.execute("SELECT 1").await.map(drop)?,
+            Pool::Postgres(pool) => pool.execute("SELECT 1").await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<Conn, sqlx::Error> {
+        Ok(match &*self.pool {
+            Pool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Pool::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// Returns the stored value, storing `value` first if the key was absent (first start:
+    /// the JWT secret, the Pusher credentials).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        macro_rules! run {
+            ($pool:expr, $db:ty) => {{
+                let mut insert = QueryBuilder::<$db>::new("INSERT INTO settings (key, value) VALUES (");
+                insert.push_bind(key).push(", ").push_bind(value).push(") ON CONFLICT (key) DO NOTHING");
+                insert.build().execute($pool).await?;
+                let mut select = QueryBuilder::<$db>::new("SELECT value FROM settings WHERE key = ");
+                select.push_bind(key);
+                let row = select.build().fetch_one($pool).await?;
+                row.text("value")?
+            }};
+        }
+        Ok(match &*self.pool {
+            Pool::Sqlite(pool) => run!(pool, sqlx::Sqlite),
+            Pool::Postgres(pool) => run!(pool, sqlx::Postgres),
+        })
+    }
+
+    /// The last `limit` messages of a conversation, oldest first.
+    pub async fn messages(&self, key: ConversationKey, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
+        macro_rules! run {
+            ($pool:expr, $db:ty) => {{
+                let mut query = QueryBuilder::<$db>::new("SELECT * FROM messages WHERE client_id = ");
+                query
+                    .push_bind(id(key.client_id.0))
+                    .push(" AND profile_id = ")
+                    .push_bind(id(key.profile_id.0))
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .push_bind(i64::from(limit));
+                let rows = query.build().fetch_all($pool).await?;
+                rows.iter().map(stored_message).collect::<Result<Vec<_>, StoreError>>()?
+            }};
+        }
+        let mut messages = match &*self.pool {
+            Pool::Sqlite(pool) => run!(pool, sqlx::Sqlite),
+            Pool::Postgres(pool) => run!(pool, sqlx::Postgres),
+        };
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// The newest `limit` stored alerts, newest first.
+    pub async fn alerts(&self, limit: u32) -> Result<Vec<StoredAlert>, StoreError> {
+        macro_rules! run {
+            ($pool:expr, $db:ty) => {{
+                let mut query = QueryBuilder::<$db>::new("SELECT * FROM alerts ORDER BY alert_id DESC LIMIT ");
+                query.push_bind(i64::from(limit));
+                let rows = query.build().fetch_all($pool).await?;
+                rows.iter().map(stored_alert).collect::<Result<Vec<_>, StoreError>>()?
+            }};
+        }
+        Ok(match &*self.pool {
+            Pool::Sqlite(pool) => run!(pool, sqlx::Sqlite),
+            Pool::Postgres(pool) => run!(pool, sqlx::Postgres),
+        })
+    }
+
+    /// Runs one read-only statement and returns the first column of each row as an integer.
+    /// For tests and tools that inspect the database (`SELECT count(*) ...`).
+    pub async fn query_integers(&self, sql: &str) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.acquire().await?;
+        let mut values = Vec::new();
+        for_each_row!(&mut conn, sql, |row| row.int_at(0).map(|value| values.push(value)));
+        Ok(values)
+    }
+
+    /// Runs statements as they are (test set-up, tools), on one connection; a script may hold
+    /// its own `BEGIN; ... COMMIT;`. On error the connection's transaction, if any, is rolled
+    /// back and the connection closed, so that no pooled connection is left mid-transaction.
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        let mut conn = self.acquire().await?;
+        let result = match &mut conn {
+            Conn::Sqlite(connection) => sqlx::raw_sql(sql).execute(&mut **connection).await.map(drop),
+            Conn::Postgres(connection) => sqlx::raw_sql(sql).execute(&mut **connection).await.map(drop),
+        };
+        if let Err(error) = result {
+            let _ = match &mut conn {
+                Conn::Sqlite(connection) => connection.execute("ROLLBACK").await.map(drop),
+                Conn::Postgres(connection) => connection.execute("ROLLBACK").await.map(drop),
+            };
+            conn.discard();
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(&self) {
+        match &*self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+fn stored_message(row: &impl RowExt) -> Result<StoredMessage, StoreError> {
+    let direction = match row.text("direction")?.as_str() {
+        "inbound" => Direction::Inbound,
+        "outbound" => Direction::Outbound,
+        other => return Err(StoreError::corrupt("messages", "direction", other)),
+    };
+    Ok(StoredMessage {
+        id: row.int("id")?,
+        platform_message_id: row.opt_int("message_id")?.map(|value| value as u64),
+        client_id: ClientId(row.int("client_id")? as u64),
+        profile_id: ProfileId(row.int("profile_id")? as u64),
+        direction,
+        moderator_id: row.opt_int("moderator_id")?.map(|value| ModeratorId(value as u64)),
+        body: row.text("body")?,
+        sent_at: timestamp(row.int("sent_at")?),
+        recorded_at: timestamp(row.int("recorded_at")?),
+    })
+}
+
+fn stored_alert(row: &impl RowExt) -> Result<StoredAlert, StoreError> {
+    let data =
+        serde_json::from_str(&row.text("data")?).map_err(|error| StoreError::corrupt("alerts", "data", error))?;
+    Ok(StoredAlert {
+        alert_id: row.int("alert_id")? as u64,
+        kind: row.text("kind")?,
+        severity: row.text("severity")?,
+        data,
+        raised_at: timestamp(row.int("raised_at")?),
+    })
+}

@@ -1,0 +1,83 @@
+//! SPEC invariants 1 to 3 hold in the database itself: statements that would break them
+//! fail at COMMIT whatever code runs them.
+
+use switchboard_store::Store;
+
+use crate::common::{both_backends, Db};
+
+both_backends!(database_refuses_what_breaks_invariants_one_to_three);
+
+/// Runs `statements` in one transaction and returns whether it committed.
+async fn commits(store: &Store, statements: &str) -> bool {
+    store.execute_raw(&format!("BEGIN; {statements}; COMMIT;")).await.is_ok()
+}
+
+async fn database_refuses_what_breaks_invariants_one_to_three(db: &Db) {
+    let store = db.store().await;
+    let (yes, no) = ("true", "false");
+    let (yes, no) = if db.backend == switchboard_store::Backend::Sqlite { ("1", "0") } else { (yes, no) };
+    let setup = format!(
+        "INSERT INTO moderators (id, name, state, last_seen_at) VALUES (1, 'a', 'working', 0), (2, 'b', 'working', 0), (3, 'c', 'queued', 0);
+         INSERT INTO profiles (id, name, active, orphan_alerted) VALUES (1, 'p', {yes}, {no}), (2, 'q', {yes}, {no});
+         INSERT INTO clients (id, name) VALUES (7, 'c');
+         INSERT INTO moderator_profile_assignments (profile_id, moderator_id, assigned_at) VALUES (1, 1, 0);
+         INSERT INTO profile_locks (profile_id, moderator_id, locked_at, expires_at, lock_type, token) VALUES (1, 1, 0, 10, 'assignment', 1);
+         INSERT INTO client_lock_holders (client_id, moderator_id) VALUES (7, 1);
+         INSERT INTO client_locks (client_id, profile_id, moderator_id, locked_at, expires_at, lock_reason, token) VALUES (7, 1, 1, 0, 10, 'conversation', 2);
+         INSERT INTO conversations (client_id, profile_id, assigned_to, wait_alerted) VALUES (7, 1, 1, {no})"
+    );
+    assert!(commits(&store, &setup).await, "a consistent state commits");
+
+    // Invariant 1: one holder per profile, and holders are working.
+    assert!(!commits(&store, "INSERT INTO profile_locks (profile_id, moderator_id, locked_at, expires_at, lock_type, token) VALUES (1, 2, 0, 10, 'assignment', 3)").await);
+    assert!(
+        !commits(
+            &store,
+            "INSERT INTO moderator_profile_assignments (profile_id, moderator_id, assigned_at) VALUES (1, 2, 0)"
+        )
+        .await
+    );
+    assert!(
+        !commits(
+            &store,
+            "INSERT INTO moderator_profile_assignments (profile_id, moderator_id, assigned_at) VALUES (2, 3, 0)"
+        )
+        .await,
+        "a queued moderator holds nothing"
+    );
+    assert!(
+        !commits(&store, "UPDATE moderators SET state = 'away' WHERE id = 1").await,
+        "a holder cannot stop working while holding"
+    );
+    assert!(
+        commits(
+            &store,
+            "INSERT INTO moderator_profile_assignments (profile_id, moderator_id, assigned_at) VALUES (2, 2, 0)"
+        )
+        .await,
+        "a working moderator can hold a free profile"
+    );
+
+    // Invariant 2: a conversation is in at most one assignment, the profile holder's.
+    assert!(!commits(&store, "UPDATE conversations SET assigned_to = 2 WHERE client_id = 7 AND profile_id = 1").await);
+    assert!(
+        !commits(
+            &store,
+            &format!(
+                "INSERT INTO conversations (client_id, profile_id, assigned_to, wait_alerted) VALUES (7, 1, 1, {no})"
+            )
+        )
+        .await
+    );
+
+    // Invariant 3: all locks on a client belong to one moderator.
+    assert!(!commits(&store, "INSERT INTO client_locks (client_id, profile_id, moderator_id, locked_at, expires_at, lock_reason, token) VALUES (7, 2, 2, 0, 10, 'typing', 4)").await);
+    assert!(!commits(&store, "INSERT INTO client_lock_holders (client_id, moderator_id) VALUES (7, 2)").await);
+    assert!(commits(&store, "INSERT INTO client_locks (client_id, profile_id, moderator_id, locked_at, expires_at, lock_reason, token) VALUES (7, 2, 1, 0, 10, 'typing', 4)").await, "more locks by the same holder are fine");
+
+    // Invariant 8: a platform message id is stored once.
+    let message = "INSERT INTO messages (id, message_id, client_id, profile_id, direction, body, sent_at, recorded_at) VALUES ({id}, 55, 7, 1, 'inbound', 'hi', 0, 0)";
+    assert!(commits(&store, &message.replace("{id}", "1")).await);
+    assert!(!commits(&store, &message.replace("{id}", "2")).await);
+    store.close().await;
+}
