@@ -20,9 +20,9 @@ pub enum Rejection {
     NotProfileHolder { moderator_id: ModeratorId, profile_id: ProfileId },
     #[error("moderator {moderator_id} holds no lock on client {client_id}")]
     NotClientLockHolder { moderator_id: ModeratorId, client_id: ClientId },
-    #[error("client {client_id} is being handled by moderator {holder} until {expires_at:?}")]
+    #[error("client {client_id} is being handled by moderator {holder} until {expires_at}")]
     ClientLocked { client_id: ClientId, holder: ModeratorId, expires_at: Timestamp },
-    #[error("client {client_id} is already being approached by moderator {holder}")]
+    #[error("client {client_id} is already being approached by moderator {holder} until {expires_at}")]
     DoubleInitiation { client_id: ClientId, holder: ModeratorId, expires_at: Timestamp },
     #[error("moderator {0} is not in the queue")]
     NotInQueue(ModeratorId),
