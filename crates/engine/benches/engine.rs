@@ -9,7 +9,9 @@
 //! The mix, per 1,000 commands: 300 inbound messages, 300 replies, 270 typing, 20
 //! initiations, 30 lease extensions, 40 heartbeats or presence changes, 20 priority changes,
 //! 5 connects or disconnects, 5 profiles given back, 10 queue leaves; plus a monitor run
-//! every 15 simulated seconds (the clock moves 1 ms per command). Each client writes to its
+//! every 15 simulated seconds. Each moderator acts about once every 2 seconds, as a person
+//! does, so the simulated clock moves 2 s / (number of moderators) per command: a platform
+//! with more moderators has proportionally more traffic, not slower moderators. Each client writes to its
 //! three favourite profiles and has at most two unanswered conversations, and moderators
 //! answer the oldest waiting conversation of their profiles, so the backlog stays bounded as
 //! on a real platform.
@@ -26,12 +28,19 @@ use switchboard_engine::{
 
 /// Commands generated per untimed chunk.
 const CHUNK: u64 = 1_000;
-const MONITOR_EVERY_COMMANDS: u64 = 15_000;
+/// The monitor's default interval (SPEC §9).
+const MONITOR_INTERVAL_MICROS: u64 = 15_000_000;
+/// How often one moderator acts, on average.
+const MODERATOR_PACE_MICROS: u64 = 2_000_000;
 
 struct Workload {
     engine: Engine,
     rng: SeededRng,
     now: Timestamp,
+    /// The simulated clock, finer than the engine's milliseconds.
+    now_micros: u64,
+    micros_per_command: u64,
+    next_monitor_micros: u64,
     moderators: u64,
     profiles: u64,
     clients: u64,
@@ -48,6 +57,9 @@ impl Workload {
             engine: Engine::new(Config::default()),
             rng: SeededRng::new(moderators),
             now: Timestamp(1_700_000_000_000),
+            now_micros: 0,
+            micros_per_command: (MODERATOR_PACE_MICROS / moderators).max(1),
+            next_monitor_micros: 0,
             moderators,
             profiles,
             clients,
@@ -78,6 +90,8 @@ impl Workload {
             let _ = engine.handle(now, Command::RealtimePresence { moderator_id: ModeratorId(id), connected: true });
         }
         workload.now = now;
+        workload.now_micros = now.0 * 1000;
+        workload.next_monitor_micros = workload.now_micros + MONITOR_INTERVAL_MICROS;
         for _ in 0..moderators * 3 {
             let command = workload.inbound();
             workload.apply(command);
@@ -89,7 +103,8 @@ impl Workload {
 
     fn apply(&mut self, command: Command) {
         self.commands += 1;
-        self.now = Timestamp(self.now.0 + 1);
+        self.now_micros += self.micros_per_command;
+        self.now = Timestamp(self.now_micros / 1000);
         let _ = black_box(self.engine.handle(self.now, command));
         self.engine.drain_events().for_each(|event| {
             black_box(event);
@@ -153,7 +168,8 @@ impl Workload {
     }
 
     fn next_command(&mut self) -> Command {
-        if self.commands % MONITOR_EVERY_COMMANDS == MONITOR_EVERY_COMMANDS - 1 {
+        if self.now_micros >= self.next_monitor_micros {
+            self.next_monitor_micros = self.now_micros + MONITOR_INTERVAL_MICROS;
             return Command::RunMonitor;
         }
         match self.rng.below(1000) {
