@@ -1,0 +1,266 @@
+//! WebSocket fan-out: many sockets subscribed (with a supervisor token) to a few moderator
+//! channels, events produced through the real API (client messages to the profiles those
+//! moderators hold, each giving one `ConversationAssigned` on the holder's channel), and the
+//! deliveries counted where they arrive: in the subscribed clients.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use futures_util::stream::{self, StreamExt as _};
+use futures_util::SinkExt as _;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{watch, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::pusher;
+use crate::simulation::{default_first_message_id, error_kind};
+use crate::tokens::{Role, TokenMinter};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct FanoutConfig {
+    pub url: String,
+    pub jwt_secret: String,
+    pub app_key: Option<String>,
+    /// Subscribed sockets in all.
+    pub sockets: u64,
+    /// Moderator channels the sockets are spread over (one holder each).
+    pub channels: u64,
+    /// Client messages per second (each is one event on one channel).
+    pub publish_rate: f64,
+    pub duration: Duration,
+    /// Moderator and profile ids used are `id_base + 1 ..= id_base + channels`.
+    pub id_base: u64,
+    pub connect_concurrency: usize,
+}
+
+/// What was measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FanoutReport {
+    pub sockets_subscribed: u64,
+    pub channels: u64,
+    pub publishes_accepted: u64,
+    pub publish_seconds: f64,
+    /// Event frames received by all sockets together.
+    pub deliveries: u64,
+    /// Publishes accepted × sockets on their channel.
+    pub deliveries_expected: u64,
+    /// First publish → last delivery.
+    pub delivery_seconds: f64,
+    pub deliveries_per_second: f64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl FanoutReport {
+    #[must_use]
+    pub fn summary(&self) -> String {
+        format!(
+            "fan-out: {} sockets on {} channels; {} publishes in {:.1} s; {} of {} expected deliveries in {:.2} s = {:.0} deliveries/s; errors {:?}",
+            self.sockets_subscribed,
+            self.channels,
+            self.publishes_accepted,
+            self.publish_seconds,
+            self.deliveries,
+            self.deliveries_expected,
+            self.delivery_seconds,
+            self.deliveries_per_second,
+            self.errors
+        )
+    }
+}
+
+fn is_application_event(text: &str) -> bool {
+    !text.contains("\"event\":\"pusher")
+}
+
+/// Runs the measurement.
+///
+/// # Errors
+/// The directory or the holders cannot be set up, or no socket subscribes.
+pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
+    let url = config.url.trim_end_matches('/').to_owned();
+    let minter = TokenMinter::new(&config.jwt_secret, Duration::from_secs(24 * 3600));
+    let platform = minter.mint(Role::Platform)?;
+    let supervisor = minter.mint(Role::Supervisor)?;
+    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let error = {
+        let errors = errors.clone();
+        move |kind: String| {
+            if let Ok(mut errors) = errors.lock() {
+                *errors.entry(kind).or_insert(0) += 1;
+            }
+        }
+    };
+
+    // One holder per channel.
+    let mut held_profiles = Vec::new();
+    for index in 1..=config.channels {
+        let id = config.id_base + index;
+        for (path, body) in [
+            (format!("/api/moderators/{id}"), json!({"name": format!("Fan-out moderator {id}")})),
+            (format!("/api/profiles/{id}"), json!({"name": format!("Fan-out profile {id}"), "active": true})),
+        ] {
+            let response = http.put(format!("{url}{path}")).bearer_auth(&platform).json(&body).send().await?;
+            if !response.status().is_success() {
+                bail!("PUT {path}: {}", response.status());
+            }
+        }
+        let token = minter.mint(Role::Moderator(id))?;
+        let status: Value =
+            http.post(format!("{url}/moderateur/connect")).bearer_auth(&token).send().await?.json().await?;
+        let Some(profile) = status["profiles"].as_array().and_then(|profiles| profiles.first()).and_then(Value::as_u64)
+        else {
+            bail!("moderator {id} got no profile on connect ({status}); run on a fresh database");
+        };
+        held_profiles.push((id, profile));
+    }
+
+    let app_key = match config.app_key.clone() {
+        Some(key) => key,
+        None => pusher::discover_app_key(&http, &url, &supervisor, "private-supervisors").await?,
+    };
+    let ws_url = pusher::websocket_url(&url, &app_key)?;
+    let deliveries = Arc::new(AtomicU64::new(0));
+    let last_delivery_nanos = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let (stop, stop_receiver) = watch::channel(false);
+    let subscribed: Vec<Option<tokio::task::JoinHandle<()>>> = stream::iter(0..config.sockets)
+        .map(|index| {
+            let (http, url, ws_url, supervisor) = (http.clone(), url.clone(), ws_url.clone(), supervisor.clone());
+            let channel = format!("private-moderator.{}", held_profiles[(index % config.channels) as usize].0);
+            let (deliveries, last, mut stop, error) =
+                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), error.clone());
+            async move {
+                let socket = async {
+                    let (mut socket, socket_id) = pusher::connect(&ws_url).await?;
+                    pusher::subscribe(&mut socket, &http, &url, &supervisor, &socket_id, &channel).await?;
+                    anyhow::Ok(socket)
+                }
+                .await;
+                let mut socket = match socket {
+                    Ok(socket) => socket,
+                    Err(failure) => {
+                        error(format!("subscribe: {}", format!("{failure:#}").chars().take(100).collect::<String>()));
+                        return None;
+                    }
+                };
+                Some(tokio::spawn(async move {
+                    loop {
+                        let frame = tokio::select! {
+                            _ = stop.wait_for(|stopping| *stopping) => break,
+                            frame = socket.next() => frame,
+                        };
+                        match frame {
+                            Some(Ok(Message::Text(text))) => {
+                                if is_application_event(&text) {
+                                    deliveries.fetch_add(1, Ordering::Relaxed);
+                                    last.fetch_max(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                                } else if text.contains("pusher:ping") {
+                                    let _ = socket.send(Message::text(pusher::pong_frame())).await;
+                                }
+                            }
+                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                                error("socket closed during the run".to_owned());
+                                break;
+                            }
+                            Some(Ok(_)) => {}
+                        }
+                    }
+                    let _ = socket.close(None).await;
+                }))
+            }
+        })
+        .buffer_unordered(config.connect_concurrency.max(1))
+        .collect()
+        .await;
+    let readers: Vec<_> = subscribed.into_iter().flatten().collect();
+    let sockets_subscribed = readers.len() as u64;
+    if sockets_subscribed == 0 {
+        bail!("no socket subscribed: {:?}", errors.lock().map(|e| e.clone()).unwrap_or_default());
+    }
+
+    // Publish.
+    let in_flight = Arc::new(Semaphore::new(256));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let first_message_id = default_first_message_id();
+    let publish_started = Instant::now();
+    let publish_started_nanos = epoch.elapsed().as_nanos() as u64;
+    let mut due_sent = 0u64;
+    while publish_started.elapsed() < config.duration {
+        let due = (publish_started.elapsed().as_secs_f64() * config.publish_rate) as u64;
+        while due_sent < due {
+            let n = due_sent;
+            due_sent += 1;
+            let profile = held_profiles[(n % config.channels) as usize].1;
+            let body = json!({"message_id": first_message_id + n, "client_id": first_message_id + n, "profile_id": profile, "body": "fan-out"});
+            let permit = in_flight.clone().acquire_owned().await.context("semaphore")?;
+            let (http, url, platform, accepted, error) =
+                (http.clone(), url.clone(), platform.clone(), accepted.clone(), error.clone());
+            tokio::spawn(async move {
+                match http.post(format!("{url}/api/messages")).bearer_auth(&platform).json(&body).send().await {
+                    Ok(response) if response.status().as_u16() == 202 => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let value: Value = response.json().await.unwrap_or(Value::Null);
+                        error(error_kind("POST", "/api/messages", status, &value));
+                    }
+                    Err(_) => error("POST /api/messages transport".to_owned()),
+                }
+                drop(permit);
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = in_flight.acquire_many(256).await;
+    let publish_seconds = publish_started.elapsed().as_secs_f64();
+    // Wait until deliveries stop arriving (up to 10 s).
+    let mut previous = u64::MAX;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = deliveries.load(Ordering::Relaxed);
+        if now == previous {
+            break;
+        }
+        previous = now;
+    }
+    let _ = stop.send(true);
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    }
+    let delivered = deliveries.load(Ordering::Relaxed);
+    let delivery_seconds =
+        (last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
+    let publishes_accepted = accepted.load(Ordering::Relaxed);
+    let per_channel = sockets_subscribed as f64 / config.channels as f64;
+    let errors = errors.lock().map(|errors| errors.clone()).unwrap_or_default();
+    Ok(FanoutReport {
+        sockets_subscribed,
+        channels: config.channels,
+        publishes_accepted,
+        publish_seconds,
+        deliveries: delivered,
+        deliveries_expected: (publishes_accepted as f64 * per_channel).round() as u64,
+        delivery_seconds,
+        deliveries_per_second: if delivery_seconds > 0.0 { delivered as f64 / delivery_seconds } else { 0.0 },
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_application_events_count_as_deliveries() {
+        assert!(super::is_application_event(
+            r#"{"event":"App\\Events\\ConversationAssigned","channel":"c","data":"{}"}"#
+        ));
+        assert!(!super::is_application_event(r#"{"event":"pusher:ping","data":"{}"}"#));
+        assert!(!super::is_application_event(r#"{"event":"pusher_internal:subscription_succeeded","channel":"c"}"#));
+    }
+}

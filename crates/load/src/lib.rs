@@ -1,0 +1,24 @@
+//! `switchboard-load`: measures a running Switchboard through its public interfaces only
+//! (the HTTP API and the Pusher-protocol WebSocket of API.md), as the host platform, the
+//! moderators' consoles and supervisors' tools use them.
+//!
+//! - [`simulation`]: moderators who react to their events as people would and clients who
+//!   write at a fixed rate; the ingestion → `ConversationAssigned` latency and the rest of
+//!   the [`report`]. `switchboard demo` runs it in-process at a gentle rate.
+//! - [`fanout`]: WebSocket deliveries per second to many subscribed sockets.
+//! - [`ingest`]: bulk ingestion with the server's memory before and after.
+//! - [`pusher`], [`tokens`], [`ledger`], [`memory`]: the protocol client, JWT minting, the
+//!   matching of events to messages, and reading the server's RSS.
+
+pub mod fanout;
+pub mod ingest;
+pub mod ledger;
+pub mod memory;
+pub mod pusher;
+pub mod report;
+pub mod simulation;
+pub mod tokens;
+
+pub use report::Report;
+pub use simulation::{LoadConfig, Progress, Simulation};
+pub use tokens::{Role, TokenMinter};
