@@ -1,0 +1,367 @@
+//! The service's configuration: every key of SPEC §9 plus the service's own (`listen`,
+//! `database_url`, credentials, `event_namespace`), read from `switchboard.toml` and then from
+//! `SWITCHBOARD_*` environment variables, which win.
+//!
+//! This module owns parsing and validation only. It never opens files other than the one it
+//! is given, never touches the database, and never invents credentials (start-up does that).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use switchboard_engine::{Config as EngineConfig, ConflictStrategy};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
+/// Prefix of every environment variable that sets a key.
+pub const ENV_PREFIX: &str = "SWITCHBOARD_";
+
+/// Every key, its default as written in a file, and what it means (for `--help` and errors).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("listen", "127.0.0.1:8080", "address and port the HTTP and WebSocket server listens on"),
+    ("database_url", "sqlite://switchboard.db", "sqlite://PATH or postgres://USER@HOST/DB"),
+    ("jwt_secret", "", "HS256 secret for bearer tokens; generated and stored on first start when empty"),
+    ("pusher_app_id", "", "Pusher app id; generated and stored on first start when empty"),
+    ("pusher_app_key", "", "Pusher app key clients connect with; generated when empty"),
+    ("pusher_app_secret", "", "Pusher app secret signing private channels; generated when empty"),
+    ("event_namespace", "App\\Events", "prefix of event names on the wire; empty for bare names"),
+    ("client_lock_ttl", "30s", "how long a client lock lasts without typing"),
+    ("profile_lock_ttl", "500s", "how long a profile lease lasts without activity"),
+    ("max_lock_extension", "600s", "cap on an explicit lock extension"),
+    ("inactivity_threshold", "60s", "silence after which a moderator with waiting work is set away"),
+    ("monitor_interval", "15s", "how often the monitor runs"),
+    ("imbalance_threshold", "2", "load difference that triggers balancing"),
+    ("anti_ping_pong", "5m", "minimum time between two balancing moves of one profile"),
+    ("max_profiles_per_moderator", "3", "profiles one moderator holds at most"),
+    ("max_moves_per_tick", "10", "balancing moves per monitor run at most"),
+    ("conflict_window", "1s", "connections closer than this can collide"),
+    ("conflict_strategy", "timestamp", "timestamp or id: who wins a collision"),
+    ("presence_timeout", "60s", "without a socket or an API call for this long, a moderator is disconnected"),
+    ("max_self_priority", "0", "highest queue priority a moderator may give itself"),
+    ("default_release_interval", "60s", "release interval assumed for wait estimates"),
+    ("response_alert", "180s", "a conversation waiting longer raises an alert"),
+    ("orphan_alert_after", "60s", "a free profile with waiting work for this long raises an alert"),
+    ("queue_stall_alert", "10m", "a queue without assignment for this long raises an alert"),
+];
+
+/// The finished configuration of one process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the server listens.
+    pub listen: SocketAddr,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// `None`: read from (or generated into) the database.
+    pub jwt_secret: Option<String>,
+    /// `None`: read from (or generated into) the database.
+    pub pusher_app_id: Option<String>,
+    /// `None`: read from (or generated into) the database.
+    pub pusher_app_key: Option<String>,
+    /// `None`: read from (or generated into) the database.
+    pub pusher_app_secret: Option<String>,
+    /// Prefix of wire event names, without the trailing backslash; empty for bare names.
+    pub event_namespace: String,
+    /// The rules' values (SPEC §9).
+    pub engine: EngineConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://switchboard.db".to_owned(),
+            jwt_secret: None,
+            pusher_app_id: None,
+            pusher_app_key: None,
+            pusher_app_secret: None,
+            event_namespace: "App\\Events".to_owned(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused; the message names the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("unknown key `{key}` in {source_name}; known keys: {known}")]
+    UnknownKey { key: String, source_name: String, known: String },
+    #[error("invalid value for `{key}` in {source_name}: {message}")]
+    Invalid { key: String, source_name: String, message: String },
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `switchboard.toml` if it exists when `file` is `None`), then
+    /// the environment.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, an unknown key in the file, or an invalid value.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        let path = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(Path::new(DEFAULT_CONFIG_FILE).to_path_buf()).filter(|path| path.exists()),
+        };
+        if let Some(path) = path {
+            let display = path.display().to_string();
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: display.clone(), source })?;
+            settings.apply_toml(&text, &display)?;
+        }
+        settings.apply_env(std::env::vars())?;
+        Ok(settings)
+    }
+
+    /// Applies a TOML document's keys.
+    ///
+    /// # Errors
+    /// Invalid TOML, an unknown key, or an invalid value.
+    pub fn apply_toml(&mut self, text: &str, source_name: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text.parse().map_err(|error: toml::de::Error| ConfigError::Syntax {
+            path: source_name.to_owned(),
+            message: error.to_string(),
+        })?;
+        for (key, value) in table {
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(number) => number.to_string(),
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        source_name: source_name.to_owned(),
+                        message: format!("expected a string or an integer, found {}", other.type_str()),
+                    })
+                }
+            };
+            self.set(&key, &text, source_name)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `SWITCHBOARD_<KEY>` variables; other variables are ignored.
+    ///
+    /// # Errors
+    /// An invalid value.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        let wanted: BTreeMap<String, &str> =
+            KEYS.iter().map(|(key, _, _)| (format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()), *key)).collect();
+        for (name, value) in vars {
+            if let Some(key) = wanted.get(&name) {
+                self.set(key, &value, &format!("environment variable {name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its textual form.
+    ///
+    /// # Errors
+    /// An unknown key or an invalid value.
+    pub fn set(&mut self, key: &str, value: &str, source_name: &str) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            source_name: source_name.to_owned(),
+            message,
+        };
+        let engine = &mut self.engine;
+        match key {
+            "listen" => {
+                self.listen =
+                    value.parse().map_err(|_| invalid(format!("`{value}` is not an address like 127.0.0.1:8080")))?;
+            }
+            "database_url" => {
+                if !(value.starts_with("sqlite:")
+                    || value.starts_with("postgres://")
+                    || value.starts_with("postgresql://"))
+                {
+                    return Err(invalid("expected sqlite://PATH or postgres://...".to_owned()));
+                }
+                self.database_url = value.to_owned();
+            }
+            "jwt_secret" => self.jwt_secret = non_empty(value),
+            "pusher_app_id" => self.pusher_app_id = non_empty(value),
+            "pusher_app_key" => self.pusher_app_key = non_empty(value),
+            "pusher_app_secret" => self.pusher_app_secret = non_empty(value),
+            "event_namespace" => {
+                if value.chars().any(char::is_control) {
+                    return Err(invalid("control characters are not allowed".to_owned()));
+                }
+                self.event_namespace = value.trim_end_matches('\\').to_owned();
+            }
+            "client_lock_ttl" => engine.client_lock_ttl = positive_duration(value).map_err(invalid)?,
+            "profile_lock_ttl" => engine.profile_lock_ttl = positive_duration(value).map_err(invalid)?,
+            "max_lock_extension" => engine.max_lock_extension = parse_duration(value).map_err(invalid)?,
+            "inactivity_threshold" => engine.inactivity_threshold = positive_duration(value).map_err(invalid)?,
+            "monitor_interval" => engine.monitor_interval = positive_duration(value).map_err(invalid)?,
+            "imbalance_threshold" => engine.imbalance_threshold = bounded(value, 1, 1_000_000).map_err(invalid)?,
+            "anti_ping_pong" => engine.anti_ping_pong = parse_duration(value).map_err(invalid)?,
+            "max_profiles_per_moderator" => {
+                engine.max_profiles_per_moderator = bounded(value, 1, 10_000).map_err(invalid)?;
+            }
+            "max_moves_per_tick" => engine.max_moves_per_tick = bounded(value, 0, 1_000_000).map_err(invalid)?,
+            "conflict_window" => engine.conflict_window = parse_duration(value).map_err(invalid)?,
+            "conflict_strategy" => {
+                engine.conflict_strategy = match value {
+                    "timestamp" => ConflictStrategy::Timestamp,
+                    "id" => ConflictStrategy::Id,
+                    _ => return Err(invalid(format!("`{value}` is neither `timestamp` nor `id`"))),
+                };
+            }
+            "presence_timeout" => engine.presence_timeout = positive_duration(value).map_err(invalid)?,
+            "max_self_priority" => {
+                engine.max_self_priority =
+                    value.trim().parse().map_err(|_| invalid(format!("`{value}` is not a whole number")))?;
+            }
+            "default_release_interval" => {
+                engine.default_release_interval = positive_duration(value).map_err(invalid)?;
+            }
+            "response_alert" => engine.response_alert = positive_duration(value).map_err(invalid)?,
+            "orphan_alert_after" => engine.orphan_alert_after = parse_duration(value).map_err(invalid)?,
+            "queue_stall_alert" => engine.queue_stall_alert = positive_duration(value).map_err(invalid)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                    source_name: source_name.to_owned(),
+                    known: KEYS.iter().map(|(key, _, _)| *key).collect::<Vec<_>>().join(", "),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// `http://<listen>` with an unspecified address shown as 127.0.0.1.
+    #[must_use]
+    pub fn base_url(&self, listen: SocketAddr) -> String {
+        let host = if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
+        if listen.is_ipv6() && !listen.ip().is_unspecified() {
+            format!("http://[{host}]:{}", listen.port())
+        } else {
+            format!("http://{host}:{}", listen.port())
+        }
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    Some(value.to_owned()).filter(|value| !value.is_empty())
+}
+
+/// A humane duration: `250ms`, `30s`, `5m`, `1h 30m`, `2d`. A bare number is refused so
+/// that nobody guesses the unit.
+///
+/// # Errors
+/// A message naming what was wrong.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("a duration is required, like 30s, 5m or 250ms".to_owned());
+    }
+    if trimmed.chars().all(|character| character.is_ascii_digit()) {
+        return Err(format!("`{trimmed}` has no unit: write it like {trimmed}s, {trimmed}ms or {trimmed}m"));
+    }
+    let duration = humantime::parse_duration(trimmed)
+        .map_err(|error| format!("`{trimmed}` is not a duration like 30s, 5m or 250ms ({error})"))?;
+    if duration > Duration::from_secs(366 * 24 * 3600) {
+        return Err(format!("`{trimmed}` is longer than a year"));
+    }
+    Ok(duration)
+}
+
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    let duration = parse_duration(value)?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+fn bounded(value: &str, minimum: u32, maximum: u32) -> Result<u32, String> {
+    let number: u32 = value.trim().parse().map_err(|_| format!("`{value}` is not a whole number"))?;
+    if !(minimum..=maximum).contains(&number) {
+        return Err(format!("must be between {minimum} and {maximum}, got {number}"));
+    }
+    Ok(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_humane() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 2s "), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("30").unwrap_err().contains("no unit"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("1000d").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let settings = Settings::default();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url, "sqlite://switchboard.db");
+        assert_eq!(settings.event_namespace, "App\\Events");
+        assert_eq!(settings.engine, EngineConfig::default());
+        assert_eq!(settings.engine.client_lock_ttl, Duration::from_secs(30));
+        assert_eq!(settings.engine.queue_stall_alert, Duration::from_secs(600));
+        // Every default written in KEYS parses to the engine's default.
+        let mut from_keys = Settings::default();
+        for (key, default, _) in KEYS {
+            if !default.is_empty() {
+                from_keys.set(key, default, "KEYS").expect(key);
+            }
+        }
+        assert_eq!(from_keys.engine, EngineConfig::default());
+        assert_eq!(from_keys.event_namespace, "App\\Events");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let mut settings = Settings::default();
+        settings
+            .apply_toml(
+                "inactivity_threshold = \"2s\"\nmax_profiles_per_moderator = 5\nconflict_strategy = \"id\"\nlisten = \"0.0.0.0:9000\"\n",
+                "test.toml",
+            )
+            .expect("valid file");
+        assert_eq!(settings.engine.inactivity_threshold, Duration::from_secs(2));
+        assert_eq!(settings.engine.max_profiles_per_moderator, 5);
+        assert_eq!(settings.engine.conflict_strategy, ConflictStrategy::Id);
+        settings
+            .apply_env([
+                ("SWITCHBOARD_INACTIVITY_THRESHOLD".to_owned(), "3s".to_owned()),
+                ("SWITCHBOARD_EVENT_NAMESPACE".to_owned(), String::new()),
+                ("UNRELATED".to_owned(), "x".to_owned()),
+            ])
+            .expect("valid env");
+        assert_eq!(settings.engine.inactivity_threshold, Duration::from_secs(3));
+        assert_eq!(settings.event_namespace, "");
+        assert_eq!(settings.base_url(settings.listen), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let mut settings = Settings::default();
+        let error = settings.apply_toml("inactivity_treshold = \"2s\"", "switchboard.toml").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("unknown key `inactivity_treshold`"), "{message}");
+        assert!(message.contains("inactivity_threshold"), "{message}");
+        let error = settings.apply_toml("client_lock_ttl = 30", "switchboard.toml").unwrap_err();
+        assert!(error.to_string().contains("no unit"), "{error}");
+        let error = settings.apply_toml("conflict_strategy = \"random\"", "f").unwrap_err();
+        assert!(error.to_string().contains("conflict_strategy"), "{error}");
+        assert!(settings.apply_toml("listen = [1]", "f").is_err());
+        assert!(settings.apply_toml("not toml at all [", "f").is_err());
+        assert!(settings.apply_toml("monitor_interval = \"0s\"", "f").is_err());
+        assert!(settings.apply_toml("database_url = \"mysql://x\"", "f").is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! Operations and realtime entry points: liveness, readiness, metrics, the OpenAPI document,
+//! the console pages (served by `console.rs`), and `/broadcasting/auth` (whose decisions live in
+//! `crate::realtime`).
+
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::error::{Error, Result};
+use super::{ok, AppState, RouteDoc, Routes};
+use crate::realtime::ChannelPolicy;
+
+pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
+    let policy = ChannelPolicy::new(state.tokens.clone(), state.writer.clone());
+    let authorization = state.realtime.authorization_handler_async(move |headers, channel| {
+        let policy = policy.clone();
+        async move { policy.authorize(&headers, &channel).await }
+    });
+    routes
+        .add(Method::GET, "/health", None, "Liveness: the process answers", None, 200, &[], get(health))
+        .add(Method::GET, "/ready", None, "Readiness: storage is reachable", None, 200, &[503], get(ready))
+        .add(Method::GET, "/metrics", None, "Prometheus text format", None, 200, &[], get(metrics))
+        .add(Method::GET, "/openapi.json", None, "This document", None, 200, &[], get(openapi))
+        .add(Method::GET, "/", None, "The moderator console", None, 200, &[], get(super::console::moderator_page))
+        .add(
+            Method::GET,
+            "/supervisor",
+            None,
+            "The supervisor dashboard",
+            None,
+            200,
+            &[],
+            get(super::console::supervisor_page),
+        )
+        .add(
+            Method::POST,
+            "/broadcasting/auth",
+            None,
+            "Pusher private channel authorization (form or JSON socket_id, channel_name) with the bearer token",
+            Some("ChannelAuthorizationInput"),
+            200,
+            &[400, 403, 413, 422],
+            authorization,
+        )
+        .document(RouteDoc {
+            method: Method::GET,
+            path: "/app/{app_key}",
+            role: None,
+            summary: "Pusher Channels protocol 7 WebSocket (?protocol=7)",
+            body: None,
+            success: 101,
+            errors: &[],
+        })
+}
+
+async fn health() -> Response {
+    ok(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Result<Response> {
+    state.store.ping().await.map_err(|error| Error::Unavailable { detail: error.to_string() })?;
+    Ok(ok(json!({"status": "ready"})))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn openapi(State(state): State<AppState>) -> Response {
+    match state.openapi.get() {
+        Some(document) => ok(document.clone()),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response(),
+    }
+}

@@ -1,0 +1,21 @@
+//! Switchboard, the service: the HTTP API of API.md, the Pusher-protocol realtime server,
+//! the monitor's timer, configuration and the command line, around the rules engine
+//! (`switchboard-engine`) and the single writer (`switchboard-store`).
+//!
+//! Architecture invariants: only `http` knows JSON and HTTP status codes; only the store
+//! crate knows SQL; nothing here changes state except by submitting commands to the writer.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod metrics;
+pub mod monitor;
+pub mod openapi;
+pub mod realtime;
+pub mod writer_metrics;
+
+pub use app::{start, Server};
+pub use config::Settings;

@@ -1,0 +1,147 @@
+//! The `switchboard` binary: parses the command line, sets up logging, and runs `serve`
+//! (the default), `token`, `demo`, `migrate` or `keys`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use switchboard::auth::{parse_positive_id, Caller, Role, Tokens};
+use switchboard::cli::{Cli, Commands};
+use switchboard::config::{Settings, ENV_PREFIX, KEYS};
+use switchboard_engine::ModeratorId;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Commands::Serve);
+    if let Commands::Keys = command {
+        println!("{:<28} {:<24} meaning", "key (env SWITCHBOARD_<KEY>)", "default");
+        for (key, default, help) in KEYS {
+            println!("{key:<28} {default:<24} {help}");
+        }
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match command {
+        Commands::Serve => serve(settings).await,
+        Commands::Migrate => {
+            switchboard::app::open_store(&settings).await?;
+            println!("schema applied to {}", switchboard::app::redact(&settings.database_url));
+            Ok(())
+        }
+        Commands::Token { role, moderator, ttl } => {
+            let secret = match &settings.jwt_secret {
+                Some(secret) => secret.clone(),
+                None => {
+                    let store = switchboard::app::open_store(&settings).await?;
+                    switchboard::app::credentials(&store, &settings).await?.jwt_secret
+                }
+            };
+            let caller = match Role::from(role) {
+                Role::Platform => Caller::Platform,
+                Role::Supervisor => Caller::Supervisor,
+                Role::Moderator => {
+                    let id = moderator
+                        .and_then(|id| parse_positive_id(&id.to_string()))
+                        .context("--moderator must be a positive integer of at most 9223372036854775807")?;
+                    Caller::Moderator(ModeratorId(id))
+                }
+            };
+            println!("{}", Tokens::new(&secret).mint(caller, ttl)?);
+            Ok(())
+        }
+        Commands::Demo { database_url, listen, moderators, profiles, clients, rate } => {
+            let options = switchboard::demo::DemoOptions {
+                database_url,
+                moderators,
+                profiles,
+                clients,
+                rate_per_second: rate,
+                ..switchboard::demo::DemoOptions::default()
+            };
+            demo(settings, listen, options).await
+        }
+        Commands::Keys => Ok(()),
+    }
+}
+
+async fn demo(
+    settings: Settings,
+    listen: Option<std::net::SocketAddr>,
+    options: switchboard::demo::DemoOptions,
+) -> anyhow::Result<()> {
+    let address = listen.unwrap_or(settings.listen);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (use --listen 127.0.0.1:0 for any free port)"))?;
+    let demo = switchboard::demo::start(settings, listener, options).await?;
+    println!("{}", demo.banner());
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received: stopping the demo");
+    demo.stop().await
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (set `listen` or {ENV_PREFIX}LISTEN)", settings.listen))?;
+    let mut server = switchboard::start(settings, listener).await?;
+    println!("{}", server.banner());
+    tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutdown signal received");
+            server.shutdown().await
+        }
+        result = server.wait() => result,
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,202 @@
+//! Switchboard's side of the Pusher server: who may subscribe to which private channel,
+//! publishing committed outbox events under their Laravel-style names, and counting a
+//! moderator's socket on its own channel as presence (SPEC §2).
+//!
+//! The protocol itself belongs to `switchboard-pusher`; this module never touches a socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use switchboard_engine::{Command, ModeratorId, ProfileId};
+use switchboard_pusher::{AuthDenied, Realtime, SubscriptionChange, SubscriptionHook};
+use switchboard_store::{EventSink, OutboxEvent, WriterHandle};
+use tokio::sync::mpsc;
+
+use crate::auth::{parse_positive_id, Caller, Tokens};
+
+/// The channel every supervisor may follow.
+pub const SUPERVISORS_CHANNEL: &str = "private-supervisors";
+const MODERATOR_PREFIX: &str = "private-moderator.";
+const PROFILE_PREFIX: &str = "private-profile.";
+
+/// Decides `/broadcasting/auth` from the bearer token and the channel.
+#[derive(Clone)]
+pub struct ChannelPolicy {
+    tokens: Tokens,
+    writer: WriterHandle,
+}
+
+impl ChannelPolicy {
+    #[must_use]
+    pub fn new(tokens: Tokens, writer: WriterHandle) -> Self {
+        ChannelPolicy { tokens, writer }
+    }
+
+    /// A supervisor may have any channel; a moderator its own channel and the channels of
+    /// the profiles it holds now; nobody else anything.
+    ///
+    /// # Errors
+    /// The refusal, with a message safe to show.
+    pub async fn authorize(&self, headers: &HeaderMap, channel: &str) -> Result<(), AuthDenied> {
+        let caller = crate::http::auth::caller(&self.tokens, headers)
+            .map_err(|_| AuthDenied::new("a valid bearer token is required"))?;
+        match caller {
+            Caller::Supervisor => Ok(()),
+            Caller::Platform => Err(AuthDenied::new("platform tokens may not subscribe to channels")),
+            Caller::Moderator(moderator_id) => {
+                if moderator_channel(channel) == Some(moderator_id) {
+                    return Ok(());
+                }
+                if let Some(profile_id) = channel.strip_prefix(PROFILE_PREFIX).and_then(parse_positive_id) {
+                    let holder = self
+                        .writer
+                        .read(move |engine| engine.profile(ProfileId(profile_id)).and_then(|profile| profile.holder()))
+                        .await
+                        .map_err(|_| AuthDenied::new("the service is unavailable"))?;
+                    if holder == Some(moderator_id) {
+                        return Ok(());
+                    }
+                    return Err(AuthDenied::new("only the profile's holder may follow its channel"));
+                }
+                Err(AuthDenied::new("a moderator may follow its own channel and its profiles' channels only"))
+            }
+        }
+    }
+}
+
+/// `private-moderator.{id}` → the id.
+#[must_use]
+pub fn moderator_channel(channel: &str) -> Option<ModeratorId> {
+    channel.strip_prefix(MODERATOR_PREFIX).and_then(parse_positive_id).map(ModeratorId)
+}
+
+/// The wire name of an event: `<namespace>\<Name>`, or the bare name with no namespace.
+#[must_use]
+pub fn wire_name(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}\\{name}")
+    }
+}
+
+/// Publishes committed outbox events on the Pusher channels.
+pub struct PusherSink {
+    realtime: Realtime,
+    namespace: String,
+    /// Events handed to the Pusher server, and how many socket deliveries they made.
+    pub published: AtomicU64,
+    /// `AlertRaised` events published.
+    pub alerts: AtomicU64,
+}
+
+impl PusherSink {
+    #[must_use]
+    pub fn new(realtime: Realtime, namespace: String) -> Self {
+        PusherSink { realtime, namespace, published: AtomicU64::new(0), alerts: AtomicU64::new(0) }
+    }
+}
+
+impl EventSink for PusherSink {
+    fn deliver(&self, events: &[OutboxEvent]) {
+        for event in events {
+            self.realtime.publish(&event.channel, &wire_name(&self.namespace, &event.name), &event.data);
+            self.published.fetch_add(1, Ordering::Relaxed);
+            if event.name == "AlertRaised" {
+                self.alerts.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Counts each moderator's sockets on its own channel and turns the first arrival and the
+/// last departure into `RealtimePresence` commands, in order, off the socket tasks.
+pub struct Presence {
+    sockets: Mutex<HashMap<ModeratorId, usize>>,
+    changes: mpsc::UnboundedSender<(ModeratorId, bool)>,
+}
+
+impl Presence {
+    /// The hook for the Pusher server, and the receiving end to hand to [`run_presence`].
+    #[must_use]
+    pub fn new() -> (Arc<Presence>, mpsc::UnboundedReceiver<(ModeratorId, bool)>) {
+        let (changes, receiver) = mpsc::unbounded_channel();
+        (Arc::new(Presence { sockets: Mutex::new(HashMap::new()), changes }), receiver)
+    }
+
+    /// The subscription hook: never blocks, only counts and forwards.
+    #[must_use]
+    pub fn hook(self: &Arc<Self>) -> SubscriptionHook {
+        let presence = Arc::clone(self);
+        Arc::new(move |change| presence.observe(&change))
+    }
+
+    fn observe(&self, change: &SubscriptionChange) {
+        let (channel, joined) = match change {
+            SubscriptionChange::Subscribed { channel, .. } => (channel, true),
+            SubscriptionChange::Unsubscribed { channel, .. } => (channel, false),
+        };
+        let Some(moderator_id) = moderator_channel(channel) else { return };
+        let Ok(mut sockets) = self.sockets.lock() else { return };
+        let count = sockets.entry(moderator_id).or_insert(0);
+        let edge = if joined {
+            *count += 1;
+            *count == 1
+        } else {
+            *count = count.saturating_sub(1);
+            *count == 0
+        };
+        if *count == 0 {
+            sockets.remove(&moderator_id);
+        }
+        if edge {
+            let _ = self.changes.send((moderator_id, joined));
+        }
+    }
+}
+
+/// Submits presence changes to the writer until the hook side is dropped.
+pub async fn run_presence(writer: WriterHandle, mut changes: mpsc::UnboundedReceiver<(ModeratorId, bool)>) {
+    while let Some((moderator_id, connected)) = changes.recv().await {
+        if let Err(error) = writer.submit(Command::RealtimePresence { moderator_id, connected }).await {
+            tracing::debug!(%moderator_id, connected, %error, "presence change not applied");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_channels() {
+        assert_eq!(wire_name("App\\Events", "ProfileAssigned"), "App\\Events\\ProfileAssigned");
+        assert_eq!(wire_name("", "ProfileAssigned"), "ProfileAssigned");
+        assert_eq!(moderator_channel("private-moderator.7"), Some(ModeratorId(7)));
+        assert_eq!(moderator_channel("private-moderator.07x"), None);
+        assert_eq!(moderator_channel("private-profile.7"), None);
+    }
+
+    #[test]
+    fn presence_reports_first_and_last_socket_only() {
+        let (presence, mut receiver) = Presence::new();
+        let socket = |n: u64| switchboard_pusher::SocketId::parse(&format!("{n}.1")).expect("socket id");
+        let subscribe =
+            |n| SubscriptionChange::Subscribed { socket_id: socket(n), channel: "private-moderator.3".into() };
+        let leave = |n| SubscriptionChange::Unsubscribed {
+            socket_id: socket(n),
+            channel: "private-moderator.3".into(),
+            cause: switchboard_pusher::UnsubscribeCause::Disconnected,
+        };
+        presence.observe(&subscribe(1));
+        presence.observe(&subscribe(2));
+        presence.observe(&leave(1));
+        presence.observe(&leave(2));
+        presence.observe(&SubscriptionChange::Subscribed { socket_id: socket(3), channel: "private-profile.3".into() });
+        assert_eq!(receiver.try_recv().ok(), Some((ModeratorId(3), true)));
+        assert_eq!(receiver.try_recv().ok(), Some((ModeratorId(3), false)));
+        assert!(receiver.try_recv().is_err());
+    }
+}

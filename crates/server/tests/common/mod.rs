@@ -1,0 +1,228 @@
+//! Test support: a real server on 127.0.0.1:0 over a fresh SQLite file or a fresh
+//! PostgreSQL database, and helpers that read like the SPEC's sentences.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard::auth::Caller;
+use switchboard::{Server, Settings};
+use switchboard_engine::ModeratorId;
+
+/// The shared secret tests mint "external" tokens with.
+pub const JWT_SECRET: &str = "test-secret-shared-with-the-platform";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares `$name` once per backend: `$name::sqlite` and `$name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::common::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::common::Db::Postgres).await;
+            }
+        }
+    };
+}
+
+pub struct TestApp {
+    pub server: Option<Server>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub platform: String,
+    pub supervisor: String,
+    _guard: Option<Box<dyn Any + Send>>,
+}
+
+impl TestApp {
+    pub async fn start(db: Db) -> TestApp {
+        TestApp::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let (guard, url): (Option<Box<dyn Any + Send>>, String) = match db {
+            Db::Sqlite => {
+                let (guard, url) = switchboard_store::testing::fresh_sqlite_url();
+                (Some(Box::new(guard)), url)
+            }
+            Db::Postgres => (None, switchboard_store::testing::fresh_postgres_url().await),
+        };
+        let mut settings =
+            Settings { database_url: url, jwt_secret: Some(JWT_SECRET.to_owned()), ..Settings::default() };
+        settings.engine.monitor_interval = Duration::from_secs(3600);
+        tweak(&mut settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server = switchboard::start(settings, listener).await.expect("the server starts");
+        let base = server.base_url();
+        let platform = server.token(Caller::Platform, Duration::from_secs(600)).expect("token");
+        let supervisor = server.token(Caller::Supervisor, Duration::from_secs(600)).expect("token");
+        TestApp { server: Some(server), base, http: reqwest::Client::new(), platform, supervisor, _guard: guard }
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub fn moderator_token(&self, id: u64) -> String {
+        self.server().token(Caller::Moderator(ModeratorId(id)), Duration::from_secs(600)).expect("token")
+    }
+
+    /// Sends a request; answers the status and the JSON body (`Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn platform(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, value) = self.call(method, path, Some(&self.platform.clone()), Some(body)).await;
+        assert!((200..300).contains(&status), "{method} {path}: {status} {value}");
+        value
+    }
+
+    pub async fn supervisor(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.supervisor.clone()), body).await
+    }
+
+    pub async fn moderator(&self, id: u64, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.moderator_token(id)), body).await
+    }
+
+    /// Declares moderators, active profiles and nothing else.
+    pub async fn directory(&self, moderators: &[u64], profiles: &[u64]) {
+        for id in moderators {
+            self.platform("PUT", &format!("/api/moderators/{id}"), json!({"name": format!("Moderator {id}")})).await;
+        }
+        for id in profiles {
+            self.platform(
+                "PUT",
+                &format!("/api/profiles/{id}"),
+                json!({"name": format!("Profile {id}"), "active": true}),
+            )
+            .await;
+        }
+    }
+
+    /// A client writes to a profile.
+    pub async fn inbound(&self, message_id: u64, client_id: u64, profile_id: u64) -> Value {
+        self.platform(
+            "POST",
+            "/api/messages",
+            json!({"message_id": message_id, "client_id": client_id, "profile_id": profile_id, "body": format!("hello {message_id}")}),
+        )
+        .await
+    }
+
+    pub async fn connect(&self, id: u64) -> Value {
+        let (status, value) = self.moderator(id, "POST", "/moderateur/connect", None).await;
+        assert_eq!(status, 200, "{value}");
+        value
+    }
+
+    pub async fn status(&self, id: u64) -> Value {
+        let (status, value) = self.moderator(id, "GET", "/moderateur/status", None).await;
+        assert_eq!(status, 200, "{value}");
+        value
+    }
+
+    pub async fn state(&self) -> Value {
+        let (status, value) = self.supervisor("GET", "/api/supervisor/state", None).await;
+        assert_eq!(status, 200, "{value}");
+        value
+    }
+
+    pub async fn run_monitor(&self) -> Value {
+        let (status, value) = self.supervisor("POST", "/api/supervisor/monitor/run", None).await;
+        assert_eq!(status, 200, "{value}");
+        value
+    }
+
+    /// Who holds `profile_id`, from the supervisor's view.
+    pub async fn holder(&self, profile_id: u64) -> Option<u64> {
+        let state = self.state().await;
+        state["profiles"]
+            .as_array()
+            .and_then(|profiles| profiles.iter().find(|p| p["profile_id"] == profile_id))
+            .and_then(|profile| profile["lock"]["moderator_id"].as_u64())
+    }
+}
+
+pub fn error_code(value: &Value) -> &str {
+    value["error"]["code"].as_str().unwrap_or("<no error body>")
+}
+
+/// An HS256 JWT built by hand (not by the service's library): base64url(header).base64url(claims).HMAC.
+pub fn external_token(secret: &str, claims: &Value) -> String {
+    use hmac::{Hmac, Mac};
+    let encode = |bytes: &[u8]| base64url(bytes);
+    let header = encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = encode(claims.to_string().as_bytes());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", encode(&mac.finalize().into_bytes()))
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+/// Polls `check` until it answers `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,85 @@
+// A few DOM helpers for both pages: building elements without HTML strings (user text is
+// always text), re-rendering a region without losing keyboard focus, and live countdowns.
+
+import { duration } from './api.js';
+
+/**
+ * `h('button', { class: 'x', onclick: f, 'data-key': 'k' }, 'text', child)`.
+ * Attributes starting with `on` are listeners; `false`/`null` attributes are left out.
+ */
+export function h(tag, attributes = {}, ...children) {
+  const element = tag.startsWith('svg:')
+    ? document.createElementNS('http://www.w3.org/2000/svg', tag.slice(4))
+    : document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith('on') && typeof value === 'function') {
+      element.addEventListener(name.slice(2), value);
+    } else if (name === 'value' && 'value' in element) {
+      element.value = value;
+    } else {
+      element.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+function append(element, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(element, child);
+    else element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/**
+ * Replaces `container`'s children; if focus was on an element with a `data-key` inside it,
+ * the element with the same key gets focus back, so that live updates do not throw a
+ * keyboard user out of the panel.
+ */
+export function render(container, ...children) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.getAttribute('data-key') : null;
+  container.replaceChildren();
+  append(container, children);
+  if (key) {
+    const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (again) again.focus();
+  }
+}
+
+let clockOffset = () => 0;
+
+function update(element, now) {
+  if (element.dataset.countdown) {
+    const left = (Date.parse(element.dataset.countdown) - now) / 1000;
+    element.textContent = left > 0 ? `${element.dataset.prefix}${duration(left)}` : element.dataset.expired;
+    element.classList.toggle('expired', left <= 0);
+  } else if (element.dataset.elapsed) {
+    element.textContent = duration((now - Date.parse(element.dataset.elapsed)) / 1000);
+  }
+  return element;
+}
+
+/** A `<time>` that counts down to `iso` (ticked by `startTicker`). */
+export function countdown(iso, { prefix = '', expired = 'expired' } = {}) {
+  const element = h('time', { datetime: iso, 'data-countdown': iso, 'data-prefix': prefix, 'data-expired': expired });
+  return update(element, Date.now() + clockOffset());
+}
+
+/** A `<time>` that counts up from `iso` ("2 min 05 s" of waiting). */
+export function elapsed(iso) {
+  return update(h('time', { datetime: iso, 'data-elapsed': iso }), Date.now() + clockOffset());
+}
+
+/** Updates every countdown and elapsed time once a second; `offset()` = server − local ms. */
+export function startTicker(offset = () => 0) {
+  clockOffset = offset;
+  const tick = () => {
+    const now = Date.now() + clockOffset();
+    for (const element of document.querySelectorAll('[data-countdown], [data-elapsed]')) update(element, now);
+  };
+  tick();
+  return setInterval(tick, 1000);
+}
