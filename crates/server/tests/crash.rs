@@ -76,14 +76,21 @@ impl Service {
         Service { child, base }
     }
 
-    fn kill(mut self) {
-        // `Child::kill` is SIGKILL on Unix: no shutdown code runs.
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the killed process is reaped");
+    fn kill(self) {
+        // Dropping kills: `Child::kill` is SIGKILL on Unix, so no shutdown code runs.
+        drop(self);
     }
 
     fn stop(self) {
         self.kill();
+    }
+}
+
+impl Drop for Service {
+    /// Also when an assertion fails mid-round: no service outlives its test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
