@@ -24,10 +24,6 @@ use crate::metrics::Metrics;
 use crate::monitor;
 use crate::realtime::{run_presence, Presence, PusherSink};
 
-/// Commands waiting for the writer at most; callers beyond this wait (back-pressure).
-pub const WRITER_CHANNEL_CAPACITY: usize = 4096;
-/// Commands applied and committed in one transaction at most.
-pub const WRITER_MAX_BATCH: usize = 512;
 /// How long shutdown waits for sockets to finish their close handshake.
 pub const SOCKET_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The Pusher close code sent on shutdown: clients reconnect at once.
@@ -218,11 +214,8 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
         .build()
         .context("invalid Pusher settings")?;
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));
-    let writer_config = WriterConfig {
-        engine: settings.engine.clone(),
-        channel_capacity: WRITER_CHANNEL_CAPACITY,
-        max_batch: WRITER_MAX_BATCH,
-    };
+    // The store's bounds: 4,096 queued commands (back-pressure beyond), 512 per transaction.
+    let writer_config = WriterConfig::new(settings.engine.clone());
     let (writer, writer_task) = Writer::start(store.clone(), writer_config, Arc::new(SystemClock), sink.clone())
         .await
         .context("cannot start the writer")?;
