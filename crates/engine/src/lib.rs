@@ -267,10 +267,6 @@ impl Engine {
         self.events.drain(..)
     }
 
-    pub fn pending_events(&self) -> &[Event] {
-        &self.events
-    }
-
     // ----- Reading the state -----
 
     pub fn moderator(&self, moderator_id: ModeratorId) -> Option<&Moderator> {

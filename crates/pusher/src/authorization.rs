@@ -84,19 +84,9 @@ impl Realtime {
         Authorize: Fn(&HeaderMap, &str) -> Result<(), AuthDenied> + Clone + Send + Sync + 'static,
         State: Clone + Send + Sync + 'static,
     {
-        let realtime = self.clone();
-        post(move |request: Request| {
-            let realtime = realtime.clone();
-            let authorize = authorize.clone();
-            async move {
-                match read_and_validate(&realtime, request).await {
-                    Ok((headers, channel, auth)) => match authorize(&headers, &channel) {
-                        Ok(()) => granted(&auth),
-                        Err(denied) => Failure::Denied(denied).into_response(),
-                    },
-                    Err(failure) => failure.into_response(),
-                }
-            }
+        self.authorization_handler_async(move |headers: HeaderMap, channel: String| {
+            let decision = authorize(&headers, &channel);
+            std::future::ready(decision)
         })
     }
 

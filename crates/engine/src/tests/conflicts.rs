@@ -138,3 +138,24 @@ fn permutations(items: &[u64]) -> Vec<Vec<u64>> {
     }
     all
 }
+
+#[test]
+fn acknowledging_a_conflict_runs_the_integrity_check() {
+    let mut world = World::with(spec(), 2, 1, 0);
+    world.connect(1);
+    world.connect(2);
+    let conflict = world.engine.conflicts().next().unwrap().conflict_id;
+    // A wrong load, as a hand-edited database could leave it: the check must find and fix it.
+    world.engine.moderators.get_mut(&ModeratorId(1)).unwrap().load = 5;
+    world.events();
+    world
+        .engine
+        .handle(world.now, Command::ResolveConflict { moderator_id: ModeratorId(1), conflict_id: conflict })
+        .unwrap();
+    assert_eq!(world.load(1), 0);
+    assert!(world
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::AlertRaised(alert) if alert.kind == crate::AlertKind::InconsistencyRepaired)));
+    assert!(world.engine.check_invariants().is_empty());
+}
