@@ -61,7 +61,7 @@ pub(crate) const MODERATORS: Table = Table {
 };
 pub(crate) const ASSIGNMENTS: Table = Table {
     name: "moderator_profile_assignments",
-    columns: &["profile_id", "moderator_id", "locked_clients", "queue_position", "assigned_at", "last_activity_check"],
+    columns: &["profile_id", "moderator_id", "queue_position", "assigned_at", "last_activity_check"],
     upsert_key: &["profile_id"],
 };
 pub(crate) const QUEUE: Table = Table {
@@ -555,7 +555,6 @@ fn assignment_rows(moderator: &Moderator) -> impl Iterator<Item = (ProfileId, Ve
         let row = vec![
             Value::Int(id(profile_id.0)),
             Value::Int(id(moderator.id.0)),
-            Value::Text(ids_json(assignment.locked_clients.iter().map(|c| c.0))),
             // The seed's column; the engine keeps no queue position for a held profile.
             Value::OptInt(None),
             Value::Int(ts(assignment.assigned_at)),
@@ -808,14 +807,13 @@ impl Loader {
     }
 
     pub fn assignment(&mut self, row: &impl RowExt) -> Result<(), StoreError> {
-        const T: &str = "moderator_profile_assignments";
         let profile_id = ProfileId(unsigned(row.int("profile_id")?));
         let moderator_id = ModeratorId(unsigned(row.int("moderator_id")?));
-        let locked_clients = json_ids(T, "locked_clients", &row.text("locked_clients")?)?;
         let assignment = Assignment {
             assigned_at: timestamp(row.int("assigned_at")?),
             conversations: BTreeSet::new(),
-            locked_clients: locked_clients.into_iter().map(ClientId).collect(),
+            // Filled from `client_locks` in `finish`.
+            locked_clients: BTreeSet::new(),
             last_activity_check: opt_timestamp(row.opt_int("last_activity_check")?),
         };
         match self.moderators.get_mut(&moderator_id) {
@@ -1011,7 +1009,20 @@ impl Loader {
         Ok(())
     }
 
-    pub fn finish(self) -> Loaded {
+    pub fn finish(mut self) -> Loaded {
+        // The seed's `locked_clients` of an assignment are the client locks its holder has
+        // under that profile: derived from `client_locks` rather than stored twice, so a
+        // batch never rewrites a list that grows with the backlog. A lock under a profile
+        // its moderator does not hold stays on the client, for the integrity check to release.
+        for client in self.clients.values() {
+            let Some(set) = &client.lock else { continue };
+            let Some(moderator) = self.moderators.get_mut(&set.moderator_id) else { continue };
+            for profile_id in set.locks.keys() {
+                if let Some(assignment) = moderator.assignments.get_mut(profile_id) {
+                    assignment.locked_clients.insert(client.id);
+                }
+            }
+        }
         Loaded {
             state: RestoredState {
                 moderators: self.moderators.into_values().collect(),

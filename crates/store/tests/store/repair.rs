@@ -13,7 +13,7 @@ both_backends!(inconsistent_database_is_repaired_at_start);
 async fn inconsistent_database_is_repaired_at_start(db: &Db) {
     let clock = ManualClock::new(START);
     let service = Service::start(db, clock.clone()).await;
-    service.directory(4, 3).await;
+    service.directory(5, 3).await;
     for moderator in 1..=3 {
         clock.advance(Duration::from_secs(5));
         service.connect(moderator).await;
@@ -48,8 +48,8 @@ async fn inconsistent_database_is_repaired_at_start(db: &Db) {
         "INSERT INTO moderator_queue (moderator_id, queued_at, priority, position, estimated_wait_time) VALUES (4, 1700000000000, 0, 2, 60)",
         // A client lock of a moderator (3) who does not hold the profile (2, held by 2).
         "BEGIN; UPDATE client_lock_holders SET moderator_id = 3 WHERE client_id = 7; UPDATE client_locks SET moderator_id = 3 WHERE client_id = 7; COMMIT",
-        // `locked_clients` out of step: moderator 3's assignment forgets its lock on client 9.
-        "UPDATE moderator_profile_assignments SET locked_clients = '[]' WHERE profile_id = 3",
+        // A working moderator (5, offline until now) who holds no profile.
+        "UPDATE moderators SET state = 'working' WHERE id = 5",
     ];
     for statement in tamper {
         store.execute_raw(statement).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
@@ -72,7 +72,7 @@ async fn inconsistent_database_is_repaired_at_start(db: &Db) {
     assert!(recorded("profile 1 was leased to moderator 2"), "{repairs:#?}");
     assert!(recorded("moderator 4 (offline) had a queue entry"), "{repairs:#?}");
     assert!(recorded("client 7 was locked by moderator 3 under profile 2"), "{repairs:#?}");
-    assert!(recorded("locked_clients of moderator 3 on profile 3"), "{repairs:#?}");
+    assert!(recorded("moderator 5 was working without a profile; queued"), "{repairs:#?}");
     assert!(
         service
             .sink
