@@ -8,8 +8,6 @@
 //! begin `IMMEDIATE` (take the write lock up front instead of failing to upgrade later).
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
@@ -119,8 +117,8 @@ async fn execute_plan_sqlite(conn: &mut SqliteConnection, plan: &WritePlan) -> R
         }
     }
     if let Some(mark) = plan.mark_delivered {
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE outbox SET delivered_at = ");
-        query.push_bind(mark.at).push(" WHERE delivered_at IS NULL AND id <= ").push_bind(mark.up_to_id);
+        let mut query = QueryBuilder::<Sqlite>::new("UPDATE outbox_delivered SET up_to_id = ");
+        query.push_bind(mark.up_to_id).push(", delivered_at = ").push_bind(mark.at).push(" WHERE id = 1");
         query.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -177,72 +175,92 @@ fn column_arrays<'a>(table: &str, rows: &'a [Vec<Value>]) -> Result<Vec<ColumnAr
     Ok(columns)
 }
 
-/// `UNNEST($1::T1[], $2::T2[], ...)` for `columns`.
-fn unnest(columns: &[ColumnArray]) -> String {
-    let arrays: Vec<String> =
-        columns.iter().enumerate().map(|(index, column)| format!("${}::{}", index + 1, column.sql_type())).collect();
+/// `UNNEST($n::T1[], $n+1::T2[], ...)` for `columns`, numbering parameters after `bound`.
+fn unnest(columns: &[ColumnArray], bound: usize) -> String {
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| format!("${}::{}", bound + index + 1, column.sql_type()))
+        .collect();
     format!("UNNEST({})", arrays.join(", "))
 }
 
-fn bind_columns<'q>(
-    mut query: Query<'q, Postgres, PgArguments>,
-    columns: Vec<ColumnArray<'q>>,
-) -> Query<'q, Postgres, PgArguments> {
-    for column in columns {
-        query = match column {
-            ColumnArray::Int(values) => query.bind(values),
-            ColumnArray::Text(values) => query.bind(values),
-            ColumnArray::Bool(values) => query.bind(values),
-        };
-    }
-    query
+/// One PostgreSQL statement made of data-modifying CTEs, one per table and kind, with every
+/// column bound as one array. They all run, in one round trip, whether or not the final
+/// `SELECT` reads them; none may touch a row another one touches.
+#[derive(Default)]
+struct CteStatement<'a> {
+    parts: Vec<String>,
+    arrays: Vec<ColumnArray<'a>>,
 }
 
-/// PostgreSQL: one statement per table and kind, whatever the number of rows, each column
-/// bound as one array and spread by `UNNEST`. The statement's text, and so its prepared plan,
-/// is the same for every batch; a batch of 500 rows binds 5–13 arrays instead of thousands of
-/// values, which the server would otherwise parse, plan and evaluate one by one.
+impl<'a> CteStatement<'a> {
+    /// Adds `sql`, in which `{unnest}` stands for `UNNEST` over `columns`.
+    fn add(&mut self, sql: &str, columns: Vec<ColumnArray<'a>>) {
+        let sql = sql.replace("{unnest}", &unnest(&columns, self.arrays.len()));
+        self.parts.push(sql);
+        self.arrays.extend(columns);
+    }
+
+    async fn execute(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.parts.is_empty() {
+            return Ok(());
+        }
+        let ctes: Vec<String> =
+            self.parts.iter().enumerate().map(|(index, part)| format!("w{index} AS ({part})")).collect();
+        let sql = format!("WITH {} SELECT 1", ctes.join(", "));
+        let mut query = sqlx::query(&sql);
+        for column in self.arrays {
+            query = match column {
+                ColumnArray::Int(values) => query.bind(values),
+                ColumnArray::Text(values) => query.bind(values),
+                ColumnArray::Bool(values) => query.bind(values),
+            };
+        }
+        query.execute(conn).await.map(drop)
+    }
+}
+
+/// PostgreSQL: the whole plan in two statements, whatever the number of rows and tables:
+/// every delete, then every insert, upsert and the delivery mark. Each table's rows are bound
+/// column by column as arrays and spread by `UNNEST`, so a batch of 500 rows binds a few
+/// dozen arrays instead of thousands of values for the server to parse and evaluate one by
+/// one; and a batch costs four round trips (with BEGIN and COMMIT) instead of one per table,
+/// which is what its latency is made of when the server shares its cores. Deletes come
+/// first, in their own statement, because an owner's rows may be deleted and inserted again
+/// in one batch and the CTEs of one statement do not see each other's changes.
 async fn execute_plan_postgres(conn: &mut PgConnection, plan: &WritePlan) -> Result<(), sqlx::Error> {
+    let mut deletes = CteStatement::default();
     for delete in plan.deletes.iter().filter(|delete| !delete.keys.is_empty()) {
         let width = delete.columns.len().max(1);
-        let mut columns: Vec<Vec<i64>> = vec![Vec::with_capacity(delete.keys.len() / width); width];
+        let mut columns: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(delete.keys.len() / width); width];
         for key in delete.keys.chunks(width) {
             for (column, &value) in columns.iter_mut().zip(key) {
-                column.push(value);
+                column.push(Some(value));
             }
         }
-        let sql = if let [column] = delete.columns {
-            format!("DELETE FROM {} WHERE {column} = ANY($1::BIGINT[])", delete.table)
-        } else {
-            let arrays: Vec<String> = (1..=width).map(|index| format!("${index}::BIGINT[]")).collect();
-            format!(
-                "DELETE FROM {} WHERE ({}) IN (SELECT * FROM UNNEST({}))",
-                delete.table,
-                delete.columns.join(", "),
-                arrays.join(", ")
-            )
-        };
-        let mut query = sqlx::query(&sql);
-        for column in columns {
-            query = query.bind(column);
-        }
-        query.execute(&mut *conn).await?;
+        let sql =
+            format!("DELETE FROM {} WHERE ({}) IN (SELECT * FROM {{unnest}})", delete.table, delete.columns.join(", "));
+        deletes.add(&sql, columns.into_iter().map(ColumnArray::Int).collect());
     }
+    deletes.execute(&mut *conn).await?;
+
+    let mut writes = CteStatement::default();
     for rows in plan.inserts.iter().filter(|rows| !rows.rows.is_empty()) {
         let table = rows.table;
-        let columns = column_arrays(table.name, &rows.rows)?;
         let suffix = if rows.upsert { conflict_clause(table) } else { String::new() };
-        let sql = format!("{}SELECT * FROM {}{suffix}", insert_prefix(table), unnest(&columns));
-        bind_columns(sqlx::query(&sql), columns).execute(&mut *conn).await?;
+        let sql = format!("{}SELECT * FROM {{unnest}}{suffix}", insert_prefix(table));
+        writes.add(&sql, column_arrays(table.name, &rows.rows)?);
     }
     if let Some(mark) = plan.mark_delivered {
-        sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id <= $2")
-            .bind(mark.at)
-            .bind(mark.up_to_id)
-            .execute(&mut *conn)
-            .await?;
+        let columns = vec![ColumnArray::Int(vec![Some(mark.at)]), ColumnArray::Int(vec![Some(mark.up_to_id)])];
+        writes.add(
+            "UPDATE outbox_delivered SET up_to_id = mark.up_to_id, delivered_at = mark.at \
+             FROM {unnest} AS mark (at, up_to_id) WHERE outbox_delivered.id = 1",
+            columns,
+        );
     }
-    Ok(())
+    writes.execute(&mut *conn).await
 }
 
 /// Runs `$body` for every row of `$sql`, on whichever backend `$conn` is. Rows are streamed,
@@ -336,7 +354,8 @@ impl Conn {
         for_each_row!(self, "SELECT * FROM engine_meta WHERE id = 1", |row| loader.meta(row));
         for_each_row!(
             self,
-            "SELECT id, channel, name, data FROM outbox WHERE delivered_at IS NULL ORDER BY id",
+            "SELECT id, channel, name, data FROM outbox \
+             WHERE id > (SELECT up_to_id FROM outbox_delivered WHERE id = 1) ORDER BY id",
             |row| loader.undelivered(row)
         );
         for_each_row!(
