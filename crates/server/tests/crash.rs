@@ -208,7 +208,7 @@ async fn stored_message_ids(store: &Store) -> BTreeSet<u64> {
 
 async fn undelivered(store: &Store) -> BTreeSet<i64> {
     store
-        .query_integers("SELECT id FROM outbox WHERE delivered_at IS NULL")
+        .query_integers("SELECT id FROM outbox WHERE id > (SELECT up_to_id FROM outbox_delivered)")
         .await
         .expect("the outbox")
         .into_iter()

@@ -197,8 +197,12 @@ async fn restart_redelivers_undelivered_events_exactly_once(db: &Db) {
 
     // A crash after COMMIT and before delivery leaves rows like these.
     let store = db.store().await;
-    assert_eq!(crate::common::count(&store, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL").await, 0);
-    store.execute_raw(&format!("UPDATE outbox SET delivered_at = NULL WHERE id > {cut}")).await.expect("update");
+    assert_eq!(
+        crate::common::count(&store, "SELECT count(*) FROM outbox WHERE id > (SELECT up_to_id FROM outbox_delivered)")
+            .await,
+        0
+    );
+    store.execute_raw(&format!("UPDATE outbox_delivered SET up_to_id = {cut}")).await.expect("update");
     store.close().await;
     let expected: Vec<_> = first_run.into_iter().filter(|event| event.id > cut).collect();
     assert!(!expected.is_empty());
