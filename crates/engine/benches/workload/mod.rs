@@ -1,0 +1,245 @@
+//! The benchmark's workload, shared by the criterion bench (`benches/engine.rs`) and the
+//! `bench_mix` example (which runs it under callgrind, where instruction counts do not
+//! wobble on a shared machine). See `benches/engine.rs` for the mix and its reasons.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchboard_engine::rng::SeededRng;
+use switchboard_engine::{
+    ClientId, Command, Config, Engine, MessageId, ModeratorId, ModeratorState, PriorityActor, ProfileId, Timestamp,
+};
+
+/// Commands generated per untimed chunk.
+const CHUNK: u64 = 1_000;
+/// The monitor's default interval (SPEC §9).
+const MONITOR_INTERVAL_MICROS: u64 = 15_000_000;
+/// How often one moderator acts, on average.
+const MODERATOR_PACE_MICROS: u64 = 2_000_000;
+
+pub struct Workload {
+    pub engine: Engine,
+    rng: SeededRng,
+    now: Timestamp,
+    /// The simulated clock, finer than the engine's milliseconds.
+    now_micros: u64,
+    micros_per_command: u64,
+    next_monitor_micros: u64,
+    moderators: u64,
+    profiles: u64,
+    clients: u64,
+    next_message_id: u64,
+    commands: u64,
+    body: Arc<str>,
+    /// When set, every reply, event and batch of changes is folded into this hash, so that
+    /// two builds of the engine can be shown to decide exactly alike (`bench_mix --digest`).
+    pub digest: Option<DefaultHasher>,
+}
+
+impl Workload {
+    pub fn new(moderators: u64) -> Self {
+        let profiles = moderators * 10;
+        let clients = moderators * 100;
+        let mut workload = Workload {
+            engine: Engine::new(Config::default()),
+            rng: SeededRng::new(moderators),
+            now: Timestamp(1_700_000_000_000),
+            now_micros: 0,
+            micros_per_command: (MODERATOR_PACE_MICROS / moderators).max(1),
+            next_monitor_micros: 0,
+            moderators,
+            profiles,
+            clients,
+            next_message_id: 0,
+            commands: 0,
+            body: Arc::from("Hello, are you there?"),
+            digest: None,
+        };
+        let now = workload.now;
+        let engine = &mut workload.engine;
+        for id in 1..=moderators {
+            let _ =
+                engine.handle(now, Command::UpsertModerator { moderator_id: ModeratorId(id), name: format!("m{id}") });
+        }
+        for id in 1..=profiles {
+            let _ = engine.handle(
+                now,
+                Command::UpsertProfile { profile_id: ProfileId(id), name: format!("p{id}"), active: true },
+            );
+        }
+        for id in 1..=clients {
+            let _ = engine.handle(now, Command::UpsertClient { client_id: ClientId(id), name: String::new() });
+        }
+        // Moderators arrive over time, 10 ms apart, as they would after a start.
+        let mut now = now;
+        for id in 1..=moderators {
+            now = Timestamp(now.0 + 10);
+            let _ = engine.handle(now, Command::Connect { moderator_id: ModeratorId(id), connected_at: now });
+            let _ = engine.handle(now, Command::RealtimePresence { moderator_id: ModeratorId(id), connected: true });
+        }
+        workload.now = now;
+        workload.now_micros = now.0 * 1000;
+        workload.next_monitor_micros = workload.now_micros + MONITOR_INTERVAL_MICROS;
+        for _ in 0..moderators * 3 {
+            let command = workload.inbound();
+            workload.apply(command);
+        }
+        workload.engine.drain_events();
+        workload.engine.take_changes();
+        workload
+    }
+
+    fn apply(&mut self, command: Command) {
+        self.commands += 1;
+        self.now_micros += self.micros_per_command;
+        self.now = Timestamp(self.now_micros / 1000);
+        let reply = black_box(self.engine.handle(self.now, command));
+        match &mut self.digest {
+            None => self.engine.drain_events().for_each(|event| {
+                black_box(event);
+            }),
+            Some(digest) => {
+                digest.write(format!("{reply:?}").as_bytes());
+                self.engine.drain_events().for_each(|event| digest.write(format!("{event:?}").as_bytes()));
+            }
+        }
+    }
+
+    fn inbound(&mut self) -> Command {
+        self.next_message_id += 1;
+        // A client with fewer than two unanswered conversations writes to a favourite profile.
+        let mut client_id = ClientId(self.rng.between(1, self.clients));
+        for _ in 0..8 {
+            if self.engine.client(client_id).is_none_or(|client| client.waiting.len() < 2) {
+                break;
+            }
+            client_id = ClientId(self.rng.between(1, self.clients));
+        }
+        let favourite = client_id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(self.rng.below(3));
+        let profile_id = ProfileId(favourite % self.profiles + 1);
+        Command::InboundMessage {
+            message_id: MessageId(self.next_message_id),
+            client_id,
+            profile_id,
+            body: self.body.clone(),
+            sent_at: self.now,
+        }
+    }
+
+    fn any_moderator(&mut self) -> ModeratorId {
+        ModeratorId(self.rng.between(1, self.moderators))
+    }
+
+    fn any_profile(&mut self) -> ProfileId {
+        ProfileId(self.rng.between(1, self.profiles))
+    }
+
+    /// A random moderator's profile, if it holds one: O(log n), no scan.
+    fn held_profile(&mut self) -> Option<(ModeratorId, ProfileId)> {
+        let moderator_id = self.any_moderator();
+        let moderator = self.engine.moderator(moderator_id)?;
+        let held = moderator.assignments.len() as u64;
+        if held == 0 {
+            return None;
+        }
+        let index = self.rng.below(held) as usize;
+        moderator.assignments.keys().nth(index).map(|&profile_id| (moderator_id, profile_id))
+    }
+
+    /// The holder, one of its profiles and a client waiting on it (or any client).
+    fn work(&mut self) -> (ModeratorId, ClientId, ProfileId) {
+        match self.held_profile() {
+            Some((moderator_id, profile_id)) => {
+                let client_id = self
+                    .engine
+                    .profile(profile_id)
+                    .and_then(|profile| profile.waiting.first().map(|&(_, client_id)| client_id))
+                    .unwrap_or_else(|| ClientId(self.rng.between(1, self.clients)));
+                (moderator_id, client_id, profile_id)
+            }
+            None => (self.any_moderator(), ClientId(self.rng.between(1, self.clients)), self.any_profile()),
+        }
+    }
+
+    fn next_command(&mut self) -> Command {
+        if self.now_micros >= self.next_monitor_micros {
+            self.next_monitor_micros = self.now_micros + MONITOR_INTERVAL_MICROS;
+            return Command::RunMonitor;
+        }
+        match self.rng.below(1000) {
+            0..=299 => self.inbound(),
+            300..=599 => {
+                let (moderator_id, client_id, profile_id) = self.work();
+                Command::SendMessage { moderator_id, client_id, profile_id, lease_token: None }
+            }
+            600..=869 => {
+                let (moderator_id, client_id, profile_id) = self.work();
+                Command::Typing { moderator_id, client_id, profile_id, lease_token: None }
+            }
+            870..=889 => {
+                let (moderator_id, _, profile_id) = self.work();
+                Command::Initiate { moderator_id, client_id: ClientId(self.rng.between(1, self.clients)), profile_id }
+            }
+            890..=919 => {
+                let (moderator_id, _, profile_id) = self.work();
+                Command::ExtendProfileLease { moderator_id, profile_id, seconds: 60 }
+            }
+            920..=939 => Command::Heartbeat { moderator_id: self.any_moderator() },
+            940..=959 => Command::RealtimePresence { moderator_id: self.any_moderator(), connected: true },
+            960..=979 => {
+                let priority = self.rng.below(3) as i32 - 2;
+                Command::SetPriority { moderator_id: self.any_moderator(), priority, actor: PriorityActor::Moderator }
+            }
+            980..=984 => {
+                let moderator_id = self.any_moderator();
+                let connected = self.engine.moderator(moderator_id).is_some_and(|m| m.state == ModeratorState::Working);
+                if connected {
+                    Command::Disconnect { moderator_id }
+                } else {
+                    Command::Connect { moderator_id, connected_at: self.now }
+                }
+            }
+            985..=989 => {
+                let (moderator_id, _, profile_id) = self.work();
+                Command::ReleaseProfile { moderator_id, profile_id }
+            }
+            _ => Command::LeaveQueue { moderator_id: self.any_moderator() },
+        }
+    }
+
+    /// Applies `count` commands; returns the time spent inside the engine.
+    pub fn run(&mut self, count: u64) -> Duration {
+        let mut spent = Duration::ZERO;
+        let mut done = 0;
+        let mut chunk = Vec::with_capacity(CHUNK as usize);
+        while done < count {
+            let size = CHUNK.min(count - done);
+            chunk.clear();
+            for _ in 0..size {
+                chunk.push(self.next_command());
+                // Keep the generator's view of the world current: commands are decided on
+                // the state they will meet, as a real caller's are.
+                if chunk.len() % 64 == 0 {
+                    let started = Instant::now();
+                    for command in chunk.drain(..) {
+                        self.apply(command);
+                    }
+                    spent += started.elapsed();
+                }
+            }
+            let started = Instant::now();
+            for command in chunk.drain(..) {
+                self.apply(command);
+            }
+            let changes = black_box(self.engine.take_changes());
+            if let Some(digest) = &mut self.digest {
+                digest.write(format!("{changes:?}").as_bytes());
+            }
+            spent += started.elapsed();
+            done += size;
+        }
+        spent
+    }
+}

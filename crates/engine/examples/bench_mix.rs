@@ -1,0 +1,50 @@
+//! The benchmark's command mix without criterion, for instruction counts under callgrind
+//! (repeatable on a shared machine, unlike wall-clock time):
+//!
+//!     cargo build --release -p switchboard-engine --example bench_mix
+//!     valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*bench_mix::measured*' \
+//!         target/release/examples/bench_mix 100 20000
+//!
+//! Arguments: moderators (default 100), measured commands (default 20,000), warm-up
+//! commands (default 200,000, as in the bench). `--digest` hashes every reply, event and
+//! batch of changes instead, to show that an optimisation changed no decision.
+
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
+use std::hash::{DefaultHasher, Hasher};
+use std::time::Instant;
+
+use workload::Workload;
+
+fn main() {
+    let digest = std::env::args().any(|argument| argument == "--digest");
+    let numbers: Vec<u64> =
+        std::env::args().skip(1).filter_map(|argument| argument.replace('_', "").parse().ok()).collect();
+    let moderators = numbers.first().copied().unwrap_or(100);
+    let commands = numbers.get(1).copied().unwrap_or(20_000);
+    let warm_up = numbers.get(2).copied().unwrap_or(200_000);
+
+    let started = Instant::now();
+    let mut workload = Workload::new(moderators);
+    if digest {
+        workload.digest = Some(DefaultHasher::new());
+    }
+    workload.run(warm_up);
+    eprintln!("set up and warmed up {moderators} moderators in {:?}", started.elapsed());
+    measured(&mut workload, moderators, commands);
+    if let Some(digest) = workload.digest {
+        println!("digest {:016x}", digest.finish());
+    }
+}
+
+/// The part callgrind counts (`--toggle-collect='*bench_mix::measured*'`). It must not be a
+/// bare call of `Workload::run`, or the linker may fold it into `run` and the warm-up counts too.
+#[inline(never)]
+fn measured(workload: &mut Workload, moderators: u64, commands: u64) {
+    let spent = workload.run(commands);
+    println!(
+        "{moderators} moderators: {commands} commands in {spent:?}, {:.3} µs/command",
+        spent.as_secs_f64() * 1e6 / commands as f64
+    );
+}
