@@ -690,18 +690,19 @@ impl Engine {
 
     /// Moderators whose waiting conversation with this client is pending behind another
     /// moderator's lock, with the profile of that conversation.
-    fn blocked_on_client(&self, client_id: ClientId) -> Vec<(ModeratorId, ProfileId)> {
-        let Some(client) = self.clients.get(&client_id) else { return Vec::new() };
-        let lock_holder = client.lock_holder();
-        client
-            .waiting
-            .iter()
-            .filter_map(|&(_, profile_id)| {
-                let holder = self.profiles.get(&profile_id)?.holder()?;
-                let conversation = self.conversations.get(&ConversationKey { client_id, profile_id })?;
-                (conversation.assigned_to.is_none() && Some(holder) != lock_holder).then_some((holder, profile_id))
-            })
-            .collect()
+    fn blocked_on_client(&self, client_id: ClientId) -> impl Iterator<Item = (ModeratorId, ProfileId)> + '_ {
+        let client = self.clients.get(&client_id);
+        let lock_holder = client.and_then(Client::lock_holder);
+        client.into_iter().flat_map(|client| &client.waiting).filter_map(move |&(_, profile_id)| {
+            // The conversation first: most waiting conversations are assigned, and that
+            // lookup is the cheaper one.
+            let conversation = self.conversations.get(&ConversationKey { client_id, profile_id })?;
+            if conversation.assigned_to.is_some() {
+                return None;
+            }
+            let holder = self.profiles.get(&profile_id)?.holder()?;
+            (Some(holder) != lock_holder).then_some((holder, profile_id))
+        })
     }
 
     fn announce_client_lock(&mut self, client_id: ClientId) {
@@ -710,7 +711,10 @@ impl Engine {
             Some(set) => (Some(set.moderator_id), Some(set.latest_expiry())),
             None => (None, None),
         };
-        for (recipient_id, profile_id) in self.blocked_on_client(client_id) {
+        // Collected (without allocating when nobody is blocked, the usual case) so that the
+        // events can be queued.
+        let blocked: Vec<(ModeratorId, ProfileId)> = self.blocked_on_client(client_id).collect();
+        for (recipient_id, profile_id) in blocked {
             self.emit(Event::ClientLockStatusChanged {
                 recipient_id,
                 client_id,
@@ -773,7 +777,7 @@ impl Engine {
         let Some(lock) = lock_set.locks.get(&profile_id) else { return };
         let still_serving = lock.reason == LockReason::Conversation
             && self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(holder);
-        if still_serving && self.blocked_on_client(client_id).is_empty() {
+        if still_serving && self.blocked_on_client(client_id).next().is_none() {
             let until = self.now.plus(self.config.client_lock_ttl);
             if let Some(lock) = self
                 .clients

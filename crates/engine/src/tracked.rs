@@ -41,6 +41,15 @@ impl<M, K> Deref for Tracked<M, K> {
 }
 
 impl<M, K: Ord + Copy> Tracked<M, K> {
+    /// Notes a write. A rule usually writes the same entity several times in a row (change a
+    /// field, then refile it): only the first of such a run is recorded, which keeps the list
+    /// `take_written` sorts short.
+    fn note(&mut self, key: K) {
+        if self.written.last() != Some(&key) {
+            self.written.push(key);
+        }
+    }
+
     /// The keys written since the last call, sorted and without repeats.
     pub fn take_written(&mut self) -> Vec<K> {
         let mut written = std::mem::take(&mut self.written);
@@ -52,34 +61,34 @@ impl<M, K: Ord + Copy> Tracked<M, K> {
 
 impl<K: Ord + Copy, V> Tracked<BTreeMap<K, V>, K> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.written.push(*key);
+        self.note(*key);
         self.map.get_mut(key)
     }
 
     pub fn entry(&mut self, key: K) -> btree_map::Entry<'_, K, V> {
-        self.written.push(key);
+        self.note(key);
         self.map.entry(key)
     }
 
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.written.push(key);
+        self.note(key);
         self.map.insert(key, value)
     }
 }
 
 impl<K: Ord + Hash + Copy, V> Tracked<FxHashMap<K, V>, K> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.written.push(*key);
+        self.note(*key);
         self.map.get_mut(key)
     }
 
     pub fn entry(&mut self, key: K) -> hash_map::Entry<'_, K, V> {
-        self.written.push(key);
+        self.note(key);
         self.map.entry(key)
     }
 
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.written.push(key);
+        self.note(key);
         self.map.insert(key, value)
     }
 }
