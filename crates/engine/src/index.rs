@@ -6,7 +6,7 @@
 //! `ProfileKeys`), so re-filing after a change removes exactly the stale key.
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
@@ -91,20 +91,38 @@ pub(crate) fn refile<K: Ord + Copy>(
 /// the expiry in the record, and a deadline that fires early is filed again at the record's
 /// true expiry (`Engine::advance`). Renewing on every keystroke thus costs nothing here; only
 /// grants, releases and moves to an earlier instant touch the index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// `filed` is the truth: where each deadline is filed. `order` is a min-heap over it that may
+/// also hold stale entries (a deadline since unfiled or filed elsewhere); an entry counts only
+/// while `filed` agrees with it. Stale entries are dropped when they reach the top, which is
+/// kept valid after every change, and the heap is rebuilt from `filed` when they outnumber the
+/// live ones, so memory stays proportional to the deadlines filed. A heap rather than an
+/// ordered set because nearly every deadline is filed later than all others (now + a TTL) and
+/// taken from the front: a push there is a comparison or two, a pop one walk down.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Deadlines {
-    order: BTreeSet<(Timestamp, Deadline)>,
-    /// Where each deadline is filed, so that it can be removed exactly.
+    order: BinaryHeap<Reverse<(Timestamp, Deadline)>>,
     filed: FxHashMap<Deadline, Timestamp>,
 }
+
+impl PartialEq for Deadlines {
+    /// Equal when the same deadlines are filed at the same instants; stale heap entries are
+    /// bookkeeping.
+    fn eq(&self, other: &Self) -> bool {
+        self.filed == other.filed
+    }
+}
+
+impl Eq for Deadlines {}
 
 impl Deadlines {
     /// Files `deadline` at exactly `at`.
     pub fn file(&mut self, deadline: Deadline, at: Timestamp) {
-        if let Some(previous) = self.filed.insert(deadline, at) {
-            self.order.remove(&(previous, deadline));
+        if self.filed.insert(deadline, at) == Some(at) {
+            return;
         }
-        self.order.insert((at, deadline));
+        self.order.push(Reverse((at, deadline)));
+        self.tidy();
     }
 
     /// The record now expires at `expires_at`: nothing to do unless that is earlier than
@@ -117,18 +135,19 @@ impl Deadlines {
     }
 
     pub fn unfile(&mut self, deadline: Deadline) {
-        if let Some(at) = self.filed.remove(&deadline) {
-            self.order.remove(&(at, deadline));
+        if self.filed.remove(&deadline).is_some() {
+            self.tidy();
         }
     }
 
     pub fn first(&self) -> Option<(Timestamp, Deadline)> {
-        self.order.first().copied()
+        self.order.peek().map(|&Reverse(entry)| entry)
     }
 
     pub fn pop_first(&mut self) -> Option<(Timestamp, Deadline)> {
-        let (at, deadline) = self.order.pop_first()?;
+        let Reverse((at, deadline)) = self.order.pop()?;
         self.filed.remove(&deadline);
+        self.tidy();
         Some((at, deadline))
     }
 
@@ -137,11 +156,25 @@ impl Deadlines {
     }
 
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.filed.len()
     }
 
     pub fn clear(&mut self) {
         self.order.clear();
         self.filed.clear();
+    }
+
+    /// Restores "the top entry is live" and bounds the stale entries.
+    fn tidy(&mut self) {
+        if self.order.len() > 2 * self.filed.len() + 64 {
+            self.order = self.filed.iter().map(|(&deadline, &at)| Reverse((at, deadline))).collect();
+            return;
+        }
+        while let Some(&Reverse((at, deadline))) = self.order.peek() {
+            if self.filed.get(&deadline) == Some(&at) {
+                break;
+            }
+            self.order.pop();
+        }
     }
 }
