@@ -10,7 +10,7 @@
 use std::ops::Bound;
 
 use crate::event::{AlertKind, AlertSubject, ReleaseReason};
-use crate::ids::{ConversationKey, ModeratorId, ProfileId};
+use crate::ids::{ClientId, ConversationKey, ModeratorId, ProfileId};
 use crate::model::ModeratorState;
 use crate::Engine;
 
@@ -75,23 +75,29 @@ impl Engine {
     fn repair_moderator(&mut self, moderator_id: ModeratorId, repairs: &mut Vec<String>) {
         let Some(moderator) = self.moderators.get(&moderator_id) else { return };
         let state = moderator.state;
-        let held: Vec<ProfileId> = moderator.assignments.keys().copied().collect();
-
         // Profiles recorded in its assignments that it does not lease: held twice, or stale.
-        for &profile_id in &held {
-            let holder = self.profiles.get(&profile_id).and_then(|profile| profile.holder());
-            if holder != Some(moderator_id) {
-                let conversations = self.drop_assignment(moderator_id, profile_id);
-                repairs.push(format!(
-                    "moderator {moderator_id} listed profile {profile_id} held by {}; dropped it with {conversations} conversations",
-                    holder.map_or("nobody".to_owned(), |id| format!("moderator {id}"))
-                ));
-            }
+        // Collected (without allocating in the healthy case) before any is dropped.
+        let unbacked: Vec<(ProfileId, Option<ModeratorId>)> = moderator
+            .assignments
+            .keys()
+            .map(|&profile_id| (profile_id, self.profiles.get(&profile_id).and_then(|profile| profile.holder())))
+            .filter(|&(_, holder)| holder != Some(moderator_id))
+            .collect();
+        for (profile_id, holder) in unbacked {
+            let conversations = self.drop_assignment(moderator_id, profile_id);
+            repairs.push(format!(
+                "moderator {moderator_id} listed profile {profile_id} held by {}; dropped it with {conversations} conversations",
+                holder.map_or("nobody".to_owned(), |id| format!("moderator {id}"))
+            ));
         }
-        let held: Vec<ProfileId> =
-            self.moderators.get(&moderator_id).map(|m| m.assignments.keys().copied().collect()).unwrap_or_default();
+        let holds_any = self.moderators.get(&moderator_id).is_some_and(|m| !m.assignments.is_empty());
         match state {
-            ModeratorState::Offline | ModeratorState::Paused | ModeratorState::Away if !held.is_empty() => {
+            ModeratorState::Offline | ModeratorState::Paused | ModeratorState::Away if holds_any => {
+                let held: Vec<ProfileId> = self
+                    .moderators
+                    .get(&moderator_id)
+                    .map(|m| m.assignments.keys().copied().collect())
+                    .unwrap_or_default();
                 for &profile_id in &held {
                     self.release_profile(profile_id, ReleaseReason::Repaired);
                 }
@@ -100,11 +106,16 @@ impl Engine {
                     state.as_str()
                 ));
             }
-            ModeratorState::Queued if !held.is_empty() => {
+            ModeratorState::Queued if holds_any => {
+                let held: Vec<ProfileId> = self
+                    .moderators
+                    .get(&moderator_id)
+                    .map(|m| m.assignments.keys().copied().collect())
+                    .unwrap_or_default();
                 self.set_state(moderator_id, ModeratorState::Working);
                 repairs.push(format!("moderator {moderator_id} was queued while holding {held:?}; now working"));
             }
-            ModeratorState::Working if held.is_empty() => {
+            ModeratorState::Working if !holds_any => {
                 let now = self.now;
                 self.enqueue(moderator_id, now);
                 repairs.push(format!("moderator {moderator_id} was working without a profile; queued"));
@@ -144,17 +155,13 @@ impl Engine {
                 if !(waiting && ours && locked) {
                     stray_conversations.push(key);
                 }
+                if locked && !assignment.locked_clients.contains(&client_id) {
+                    missing_mirror.push(key);
+                }
             }
             for &client_id in &assignment.locked_clients {
                 if self.lock_of(ConversationKey { client_id, profile_id }) != Some(moderator_id) {
                     stale_mirror.push(ConversationKey { client_id, profile_id });
-                }
-            }
-            for &client_id in &assignment.conversations {
-                if !assignment.locked_clients.contains(&client_id)
-                    && self.lock_of(ConversationKey { client_id, profile_id }) == Some(moderator_id)
-                {
-                    missing_mirror.push(ConversationKey { client_id, profile_id });
                 }
             }
         }
@@ -220,22 +227,29 @@ impl Engine {
             ));
         }
         // Conversations that claim a holder other than the profile's.
-        let holder = self.profiles.get(&profile_id).and_then(|profile| profile.holder());
-        let waiting: Vec<_> =
-            self.profiles.get(&profile_id).map(|p| p.waiting.iter().map(|&(_, c)| c).collect()).unwrap_or_default();
-        for client_id in waiting {
+        let Some(profile) = self.profiles.get(&profile_id) else { return };
+        let holder = profile.holder();
+        // Collected (without allocating in the healthy case) before any is reassigned.
+        let misassigned: Vec<(ClientId, Option<ModeratorId>)> = profile
+            .waiting
+            .iter()
+            .map(|&(_, client_id)| {
+                let assigned_to =
+                    self.conversations.get(&ConversationKey { client_id, profile_id }).and_then(|c| c.assigned_to);
+                (client_id, assigned_to)
+            })
+            .filter(|&(_, assigned_to)| assigned_to.is_some() && assigned_to != holder)
+            .collect();
+        for (client_id, assigned_to) in misassigned {
             let key = ConversationKey { client_id, profile_id };
-            let assigned_to = self.conversations.get(&key).and_then(|c| c.assigned_to);
-            if assigned_to.is_some() && assigned_to != holder {
-                if let Some(conversation) = self.conversations.get_mut(&key) {
-                    conversation.assigned_to = None;
-                }
-                repairs.push(format!(
-                    "conversation ({client_id}, {profile_id}) was held by moderator {} instead of the profile's holder; reassigned",
-                    assigned_to.map_or(0, |id| id.0)
-                ));
-                self.try_assign_conversation(key);
+            if let Some(conversation) = self.conversations.get_mut(&key) {
+                conversation.assigned_to = None;
             }
+            repairs.push(format!(
+                "conversation ({client_id}, {profile_id}) was held by moderator {} instead of the profile's holder; reassigned",
+                assigned_to.map_or(0, |id| id.0)
+            ));
+            self.try_assign_conversation(key);
         }
     }
 
