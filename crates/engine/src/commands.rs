@@ -192,21 +192,25 @@ impl Engine {
 
     fn upsert_moderator(&mut self, moderator_id: ModeratorId, name: String) -> Reply {
         let now = self.now;
-        self.moderators
-            .entry(moderator_id)
-            .and_modify(|moderator| moderator.name.clone_from(&name))
-            .or_insert_with(|| Moderator::new(moderator_id, name, now));
+        match self.moderators.get_mut(&moderator_id) {
+            Some(moderator) => moderator.name = name,
+            None => {
+                self.moderators.insert(moderator_id, Moderator::new(moderator_id, name, now));
+            }
+        }
         Reply::Moderator(self.status(moderator_id))
     }
 
     /// Creating or renaming a profile; `active: false` frees it and keeps it out of the pool,
     /// `active: true` puts it back (SPEC §4 lists re-activation among the freeing events).
     fn upsert_profile(&mut self, profile_id: ProfileId, name: String, active: bool) -> Reply {
-        let profile = self
-            .profiles
-            .entry(profile_id)
-            .and_modify(|profile| profile.name.clone_from(&name))
-            .or_insert_with(|| Profile::new(profile_id, name, active));
+        match self.profiles.get_mut(&profile_id) {
+            Some(profile) => profile.name = name,
+            None => {
+                self.profiles.insert(profile_id, Profile::new(profile_id, name, active));
+            }
+        }
+        let profile = self.profiles.get_mut(&profile_id).expect("the profile was just upserted");
         let was_active = profile.active;
         profile.active = active;
         if was_active && !active {

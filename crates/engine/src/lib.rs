@@ -21,6 +21,7 @@ mod ids;
 mod index;
 mod integrity;
 mod invariants;
+mod keyed;
 mod model;
 mod monitor;
 mod persistence;
@@ -62,6 +63,7 @@ pub use crate::view::{
 
 use crate::conflicts::ConnectWin;
 use crate::index::{refile, CapacityKey, Deadline, Deadlines, FreeProfileKey, QueueKey, WaitingKey};
+use crate::keyed::KeyedMap;
 use crate::tracked::Tracked;
 
 /// How many recent alerts the engine keeps for views (storage keeps all of them).
@@ -99,8 +101,8 @@ pub struct Engine {
     config: Config,
     now: Timestamp,
 
-    moderators: Tracked<BTreeMap<ModeratorId, Moderator>, ModeratorId>,
-    profiles: Tracked<BTreeMap<ProfileId, Profile>, ProfileId>,
+    moderators: Tracked<KeyedMap<ModeratorId, Moderator>, ModeratorId>,
+    profiles: Tracked<KeyedMap<ProfileId, Profile>, ProfileId>,
     clients: Tracked<FxHashMap<ClientId, Client>, ClientId>,
     conversations: Tracked<FxHashMap<ConversationKey, Conversation>, ConversationKey>,
     /// Every accepted inbound message id, for idempotent ingestion (invariant 8).

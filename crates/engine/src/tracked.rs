@@ -6,11 +6,13 @@
 //! completeness is structural, not a discipline. A key written but then found absent (a
 //! `get_mut` on a missing key) is harmless: the writer finds nothing to store.
 
-use std::collections::{btree_map, hash_map, BTreeMap};
+use std::collections::{hash_map, BTreeMap};
 use std::hash::Hash;
 use std::ops::Deref;
 
 use rustc_hash::FxHashMap;
+
+use crate::keyed::KeyedMap;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Tracked<M, K> {
@@ -65,11 +67,6 @@ impl<K: Ord + Copy, V> Tracked<BTreeMap<K, V>, K> {
         self.map.get_mut(key)
     }
 
-    pub fn entry(&mut self, key: K) -> btree_map::Entry<'_, K, V> {
-        self.note(key);
-        self.map.entry(key)
-    }
-
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.note(key);
         self.map.insert(key, value)
@@ -85,6 +82,18 @@ impl<K: Ord + Hash + Copy, V> Tracked<FxHashMap<K, V>, K> {
     pub fn entry(&mut self, key: K) -> hash_map::Entry<'_, K, V> {
         self.note(key);
         self.map.entry(key)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.note(key);
+        self.map.insert(key, value)
+    }
+}
+
+impl<K: Ord + Hash + Copy, V> Tracked<KeyedMap<K, V>, K> {
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.note(*key);
+        self.map.get_mut(key)
     }
 
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
