@@ -82,6 +82,11 @@ async fn assignment_is_persisted_and_restored(db: &Db) {
     assert_eq!(service.count("SELECT count(*) FROM conversations WHERE assigned_to = 1").await, 1);
     let violations = service.handle.read(|engine| engine.check_invariants()).await.expect("read");
     assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(
+        service.count("SELECT count(*) FROM alerts WHERE kind = 'inconsistency_repaired'").await,
+        0,
+        "nothing needed repair: the assignment's locked clients came back from client_locks"
+    );
     service.stop().await;
 }
 
