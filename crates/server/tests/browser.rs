@@ -1,7 +1,8 @@
 //! The moderator console and the supervisor dashboard in a real browser: Debian's headless
 //! Chromium, driven by Playwright (`playwright-core`) from `tests/browser/console.e2e.mjs`,
-//! against the real service on a SQLite file with short thresholds. The script writes the
-//! screenshots of `docs/screenshots/`.
+//! against the real service on a SQLite file with short thresholds. The script takes the
+//! screenshots of `docs/screenshots/`: into a temporary directory, or over the committed ones
+//! with `SWITCHBOARD_UPDATE_SCREENSHOTS=1` (so that running the tests leaves the tree clean).
 //!
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`), Node.js 20.19+ and
 //! `npm ci --prefix crates/server/tests/browser`; fails, never skips, without them.
@@ -59,7 +60,12 @@ async fn console_and_dashboard_in_chromium() {
     .await;
     let moderators: serde_json::Map<String, serde_json::Value> =
         (1..=6).map(|id| (id.to_string(), json!(app.moderator_token(id)))).collect();
-    let screenshots = manifest_dir().join("../../docs/screenshots");
+    let scratch = tempfile::tempdir().expect("a temporary directory for the screenshots");
+    let screenshots = if std::env::var_os("SWITCHBOARD_UPDATE_SCREENSHOTS").is_some() {
+        manifest_dir().join("../../docs/screenshots")
+    } else {
+        scratch.path().to_path_buf()
+    };
     let settings = json!({
         "base": app.base,
         "platform": app.platform,
