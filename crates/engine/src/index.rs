@@ -144,6 +144,20 @@ impl Deadlines {
         self.order.peek().map(|&Reverse(entry)| entry)
     }
 
+    /// Files the first deadline again at `later` (not earlier than where it is filed) in
+    /// place: the renewal `Engine::advance` makes for most deadlines it reaches. One walk down
+    /// the heap, where taking the entry out and filing it again would cost a pop and a push.
+    pub fn postpone_first(&mut self, later: Timestamp) {
+        let Some(mut top) = self.order.peek_mut() else { return };
+        let Reverse((at, deadline)) = *top;
+        debug_assert!(later >= at, "postponing a deadline to an earlier instant");
+        *top = Reverse((later, deadline));
+        // Dropping `top` moves the entry down to its place.
+        drop(top);
+        self.filed.insert(deadline, later);
+        self.tidy();
+    }
+
     pub fn pop_first(&mut self) -> Option<(Timestamp, Deadline)> {
         let Reverse((at, deadline)) = self.order.pop()?;
         self.filed.remove(&deadline);

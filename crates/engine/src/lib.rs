@@ -229,12 +229,15 @@ impl Engine {
             if at > self.now {
                 break;
             }
-            self.deadlines.pop_first();
-            let expires_at = self.expiry_of(deadline);
-            match (deadline, expires_at) {
-                (_, None) => {}
-                (_, Some(later)) if later > self.now => self.deadlines.file(deadline, later),
+            // A deadline that stays (renewed since it was filed, or a lock renewed in place)
+            // is moved down the heap where it stands rather than taken out and filed again.
+            match (deadline, self.expiry_of(deadline)) {
+                (_, None) => {
+                    self.deadlines.pop_first();
+                }
+                (_, Some(later)) if later > self.now => self.deadlines.postpone_first(later),
                 (Deadline::ProfileLease(profile_id), Some(_)) => {
+                    self.deadlines.pop_first();
                     self.expired_leases += 1;
                     self.release_profile(profile_id, ReleaseReason::LeaseExpired);
                 }
@@ -772,11 +775,19 @@ impl Engine {
     /// A client lock reached its expiry. A conversation lock that nobody else is waiting for
     /// is renewed in place (releasing and re-granting it to the same holder would only churn
     /// events); otherwise the lock goes and the client's waiting conversations are retried.
+    ///
+    /// Its deadline is the first filed: it is either postponed in place or taken out here.
     fn expire_client_lock(&mut self, client_id: ClientId, profile_id: ProfileId) {
         let key = ConversationKey { client_id, profile_id };
-        let Some(lock_set) = self.clients.get(&client_id).and_then(|client| client.lock.as_ref()) else { return };
+        let Some(lock_set) = self.clients.get(&client_id).and_then(|client| client.lock.as_ref()) else {
+            self.deadlines.pop_first();
+            return;
+        };
         let holder = lock_set.moderator_id;
-        let Some(lock) = lock_set.locks.get(&profile_id) else { return };
+        let Some(lock) = lock_set.locks.get(&profile_id) else {
+            self.deadlines.pop_first();
+            return;
+        };
         let still_serving = lock.reason == LockReason::Conversation
             && self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(holder);
         if still_serving && self.blocked_on_client(client_id).next().is_none() {
@@ -789,9 +800,10 @@ impl Engine {
             {
                 lock.expires_at = until;
             }
-            self.deadlines.file(Deadline::ClientLock(client_id, profile_id), until);
+            self.deadlines.postpone_first(until);
             return;
         }
+        self.deadlines.pop_first();
         self.release_client_lock(key, ReleaseReason::LockExpired);
     }
 
