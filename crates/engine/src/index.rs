@@ -6,7 +6,7 @@
 //! `ProfileKeys`), so re-filing after a change removes exactly the stale key.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -92,21 +92,45 @@ pub(crate) fn refile<K: Ord + Copy>(
 /// true expiry (`Engine::advance`). Renewing on every keystroke thus costs nothing here; only
 /// grants, releases and moves to an earlier instant touch the index.
 ///
-/// `filed` is the truth: where each deadline is filed. `order` is a min-heap over it that may
-/// also hold stale entries (a deadline since unfiled or filed elsewhere); an entry counts only
-/// while `filed` agrees with it. Stale entries are dropped when they reach the top, which is
-/// kept valid after every change, and the heap is rebuilt from `filed` when they outnumber the
-/// live ones, so memory stays proportional to the deadlines filed. A heap rather than an
-/// ordered set because nearly every deadline is filed later than all others (now + a TTL) and
-/// taken from the front: a push there is a comparison or two, a pop one walk down.
+/// `filed` is the truth: where each deadline is filed. The entries that order it may also be
+/// stale (a deadline since unfiled or filed elsewhere); an entry counts only while `filed`
+/// agrees with it. Stale entries are dropped when they reach the front, which is kept valid
+/// after every change, and everything is rebuilt from `filed` when they outnumber the live
+/// ones, so memory stays proportional to the deadlines filed.
+///
+/// Nearly every deadline is filed at now + a TTL that is the same for all deadlines of its
+/// kind, hence later than every other of that kind: each kind has a `run`, a queue in
+/// ascending order where such an entry is appended and taken from the front in O(1). An
+/// entry that would break a run's order goes to `others`, a min-heap. The first deadline is
+/// the least of the three fronts; entries are totally ordered, so where an entry sits never
+/// changes the order in which deadlines come out.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Deadlines {
-    order: BinaryHeap<Reverse<(Timestamp, Deadline)>>,
+    /// Leases, then client locks (`Deadline::kind`).
+    runs: [VecDeque<(Timestamp, Deadline)>; 2],
+    others: BinaryHeap<Reverse<(Timestamp, Deadline)>>,
     filed: FxHashMap<Deadline, Timestamp>,
 }
 
+impl Deadline {
+    /// Which of `Deadlines::runs` holds this kind.
+    fn kind(self) -> usize {
+        match self {
+            Deadline::ProfileLease(_) => 0,
+            Deadline::ClientLock(..) => 1,
+        }
+    }
+}
+
+/// Where the first entry of `Deadlines` is.
+#[derive(Clone, Copy)]
+enum Front {
+    Run(usize),
+    Others,
+}
+
 impl PartialEq for Deadlines {
-    /// Equal when the same deadlines are filed at the same instants; stale heap entries are
+    /// Equal when the same deadlines are filed at the same instants; stale entries are
     /// bookkeeping.
     fn eq(&self, other: &Self) -> bool {
         self.filed == other.filed
@@ -118,11 +142,18 @@ impl Eq for Deadlines {}
 impl Deadlines {
     /// Files `deadline` at exactly `at`.
     pub fn file(&mut self, deadline: Deadline, at: Timestamp) {
-        if self.filed.insert(deadline, at) == Some(at) {
-            return;
+        match self.filed.insert(deadline, at) {
+            Some(before) if before == at => {}
+            before => {
+                self.push((at, deadline));
+                match before {
+                    Some(before) => self.retire((before, deadline), None),
+                    None => {
+                        self.bound_stale();
+                    }
+                }
+            }
         }
-        self.order.push(Reverse((at, deadline)));
-        self.tidy();
     }
 
     /// The record now expires at `expires_at`: nothing to do unless that is earlier than
@@ -135,33 +166,29 @@ impl Deadlines {
     }
 
     pub fn unfile(&mut self, deadline: Deadline) {
-        if self.filed.remove(&deadline).is_some() {
-            self.tidy();
+        if let Some(at) = self.filed.remove(&deadline) {
+            self.retire((at, deadline), None);
         }
     }
 
     pub fn first(&self) -> Option<(Timestamp, Deadline)> {
-        self.order.peek().map(|&Reverse(entry)| entry)
+        self.front().map(|(_, entry)| entry)
     }
 
-    /// Files the first deadline again at `later` (not earlier than where it is filed) in
-    /// place: the renewal `Engine::advance` makes for most deadlines it reaches. One walk down
-    /// the heap, where taking the entry out and filing it again would cost a pop and a push.
+    /// Files the first deadline again at `later`: the renewal `Engine::advance` makes for
+    /// most deadlines it reaches. From the front of a run to its back, in O(1).
     pub fn postpone_first(&mut self, later: Timestamp) {
-        let Some(mut top) = self.order.peek_mut() else { return };
-        let Reverse((at, deadline)) = *top;
+        let Some((front, (at, deadline))) = self.take_front() else { return };
         debug_assert!(later >= at, "postponing a deadline to an earlier instant");
-        *top = Reverse((later, deadline));
-        // Dropping `top` moves the entry down to its place.
-        drop(top);
         self.filed.insert(deadline, later);
-        self.tidy();
+        self.push((later, deadline));
+        self.retire((at, deadline), Some(front));
     }
 
     pub fn pop_first(&mut self) -> Option<(Timestamp, Deadline)> {
-        let Reverse((at, deadline)) = self.order.pop()?;
+        let (front, (at, deadline)) = self.take_front()?;
         self.filed.remove(&deadline);
-        self.tidy();
+        self.retire((at, deadline), Some(front));
         Some((at, deadline))
     }
 
@@ -174,21 +201,100 @@ impl Deadlines {
     }
 
     pub fn clear(&mut self) {
-        self.order.clear();
+        self.clear_entries();
         self.filed.clear();
     }
 
-    /// Restores "the top entry is live" and bounds the stale entries.
-    fn tidy(&mut self) {
-        if self.order.len() > 2 * self.filed.len() + 64 {
-            self.order = self.filed.iter().map(|(&deadline, &at)| Reverse((at, deadline))).collect();
+    /// Appends to the entry's run when that keeps it in order, else files it in `others`.
+    fn push(&mut self, entry: (Timestamp, Deadline)) {
+        let run = &mut self.runs[entry.1.kind()];
+        if run.back().is_none_or(|&last| last <= entry) {
+            run.push_back(entry);
+        } else {
+            self.others.push(Reverse(entry));
+        }
+    }
+
+    /// The least of the fronts (each is live, see `retire`).
+    fn front(&self) -> Option<(Front, (Timestamp, Deadline))> {
+        let mut least = self.others.peek().map(|&Reverse(entry)| (Front::Others, entry));
+        for (kind, run) in self.runs.iter().enumerate() {
+            if let Some(&entry) = run.front() {
+                if least.is_none_or(|(_, first)| entry < first) {
+                    least = Some((Front::Run(kind), entry));
+                }
+            }
+        }
+        least
+    }
+
+    /// Removes the first entry without touching `filed`; says where it was.
+    fn take_front(&mut self) -> Option<(Front, (Timestamp, Deadline))> {
+        let (front, entry) = self.front()?;
+        match front {
+            Front::Run(kind) => self.runs[kind].pop_front(),
+            Front::Others => self.others.pop().map(|Reverse(entry)| entry),
+        };
+        Some((front, entry))
+    }
+
+    /// Drops stale entries from the front of one run, or of `others`.
+    fn tidy_front(&mut self, front: Front) {
+        let filed = &self.filed;
+        let stale = |&(at, deadline): &(Timestamp, Deadline)| filed.get(&deadline) != Some(&at);
+        match front {
+            Front::Run(kind) => {
+                let run = &mut self.runs[kind];
+                while run.front().is_some_and(stale) {
+                    run.pop_front();
+                }
+            }
+            Front::Others => {
+                while self.others.peek().is_some_and(|Reverse(entry)| stale(entry)) {
+                    self.others.pop();
+                }
+            }
+        }
+    }
+
+    /// Restores "every front entry is live" after `retired` stopped being live (its deadline
+    /// was filed elsewhere or unfiled) and, if given, an entry was taken from `taken_from`.
+    /// Every front was live before, so no other front can have gone stale: one look-up per
+    /// front that changed, not one per front.
+    fn retire(&mut self, retired: (Timestamp, Deadline), taken_from: Option<Front>) {
+        if self.bound_stale() {
             return;
         }
-        while let Some(&Reverse((at, deadline))) = self.order.peek() {
-            if self.filed.get(&deadline) == Some(&at) {
-                break;
+        for kind in 0..self.runs.len() {
+            if self.runs[kind].front() == Some(&retired) || matches!(taken_from, Some(Front::Run(k)) if k == kind) {
+                self.tidy_front(Front::Run(kind));
             }
-            self.order.pop();
         }
+        if self.others.peek() == Some(&Reverse(retired)) || matches!(taken_from, Some(Front::Others)) {
+            self.tidy_front(Front::Others);
+        }
+    }
+
+    /// Rebuilds the entries from `filed` when stale ones outnumber the live ones; says whether
+    /// it did (every entry is then live).
+    fn bound_stale(&mut self) -> bool {
+        let entries = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.others.len();
+        if entries > 2 * self.filed.len() + 64 {
+            // Rebuilt in order (not in the map's iteration order) into the runs alone.
+            let mut live: Vec<(Timestamp, Deadline)> =
+                self.filed.iter().map(|(&deadline, &at)| (at, deadline)).collect();
+            live.sort_unstable();
+            self.clear_entries();
+            for entry in live {
+                self.runs[entry.1.kind()].push_back(entry);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn clear_entries(&mut self) {
+        self.runs.iter_mut().for_each(VecDeque::clear);
+        self.others.clear();
     }
 }
