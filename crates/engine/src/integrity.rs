@@ -7,6 +7,7 @@
 //! profiles per run, resuming where the last run stopped, so a run stays short at any scale;
 //! `integrity_check_full` audits everything (start-up, tests).
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
 use crate::event::{AlertKind, AlertSubject, ReleaseReason};
@@ -146,22 +147,37 @@ impl Engine {
         let mut stale_mirror = Vec::new();
         let mut missing_mirror = Vec::new();
         for (&profile_id, assignment) in &moderator.assignments {
-            for &client_id in &assignment.conversations {
+            // Both sets are in client order: one walk over their union looks each client's
+            // lock up once (a healthy assignment lists most clients in both), and membership
+            // in the other set comes from the walk instead of a search.
+            let mut conversations = assignment.conversations.iter().copied().peekable();
+            let mut mirror = assignment.locked_clients.iter().copied().peekable();
+            loop {
+                let order = match (conversations.peek(), mirror.peek()) {
+                    (None, None) => break,
+                    (Some(conversation), Some(mirrored)) => conversation.cmp(mirrored),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                };
+                let (in_conversations, in_mirror) = (order.is_le(), order.is_ge());
+                let from_conversations = if in_conversations { conversations.next() } else { None };
+                let from_mirror = if in_mirror { mirror.next() } else { None };
+                let Some(client_id) = from_conversations.or(from_mirror) else { break };
                 let key = ConversationKey { client_id, profile_id };
-                let conversation = self.conversations.get(&key);
-                let waiting = conversation.is_some_and(|c| c.waiting_since.is_some());
-                let ours = conversation.and_then(|c| c.assigned_to) == Some(moderator_id);
                 let locked = self.lock_of(key) == Some(moderator_id);
-                if !(waiting && ours && locked) {
-                    stray_conversations.push(key);
+                if in_conversations {
+                    let conversation = self.conversations.get(&key);
+                    let waiting = conversation.is_some_and(|c| c.waiting_since.is_some());
+                    let ours = conversation.and_then(|c| c.assigned_to) == Some(moderator_id);
+                    if !(waiting && ours && locked) {
+                        stray_conversations.push(key);
+                    }
+                    if locked && !in_mirror {
+                        missing_mirror.push(key);
+                    }
                 }
-                if locked && !assignment.locked_clients.contains(&client_id) {
-                    missing_mirror.push(key);
-                }
-            }
-            for &client_id in &assignment.locked_clients {
-                if self.lock_of(ConversationKey { client_id, profile_id }) != Some(moderator_id) {
-                    stale_mirror.push(ConversationKey { client_id, profile_id });
+                if in_mirror && !locked {
+                    stale_mirror.push(key);
                 }
             }
         }
