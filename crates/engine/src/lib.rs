@@ -790,7 +790,14 @@ impl Engine {
         };
         let still_serving = lock.reason == LockReason::Conversation
             && self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(holder);
-        if still_serving && self.blocked_on_client(client_id).next().is_none() {
+        // Nobody can be blocked when the conversation served is the client's only waiting
+        // one (the usual case): that is known without looking any conversation up.
+        let nobody_blocked = || {
+            let waiting = self.clients.get(&client_id).map(|client| &client.waiting);
+            waiting.is_none_or(|waiting| waiting.iter().all(|&(_, waiting_on)| waiting_on == profile_id))
+                || self.blocked_on_client(client_id).next().is_none()
+        };
+        if still_serving && nobody_blocked() {
             let until = self.now.plus(self.config.client_lock_ttl);
             if let Some(lock) = self
                 .clients
