@@ -779,12 +779,13 @@ impl Engine {
     /// Its deadline is the first filed: it is either postponed in place or taken out here.
     fn expire_client_lock(&mut self, client_id: ClientId, profile_id: ProfileId) {
         let key = ConversationKey { client_id, profile_id };
-        let Some(lock_set) = self.clients.get(&client_id).and_then(|client| client.lock.as_ref()) else {
+        let Some(client) = self.clients.get(&client_id) else {
             self.deadlines.pop_first();
             return;
         };
-        let holder = lock_set.moderator_id;
-        let Some(lock) = lock_set.locks.get(&profile_id) else {
+        let Some((holder, lock)) =
+            client.lock.as_ref().and_then(|set| Some((set.moderator_id, set.locks.get(&profile_id)?)))
+        else {
             self.deadlines.pop_first();
             return;
         };
@@ -793,8 +794,7 @@ impl Engine {
         // Nobody can be blocked when the conversation served is the client's only waiting
         // one (the usual case): that is known without looking any conversation up.
         let nobody_blocked = || {
-            let waiting = self.clients.get(&client_id).map(|client| &client.waiting);
-            waiting.is_none_or(|waiting| waiting.iter().all(|&(_, waiting_on)| waiting_on == profile_id))
+            client.waiting.iter().all(|&(_, waiting_on)| waiting_on == profile_id)
                 || self.blocked_on_client(client_id).next().is_none()
         };
         if still_serving && nobody_blocked() {
