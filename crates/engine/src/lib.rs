@@ -123,6 +123,10 @@ pub struct Engine {
     /// Smallest queue key touched by the current command: positions from there on are
     /// renumbered and announced when the command ends.
     queue_touched_from: Option<QueueKey>,
+    /// A moderator whose index keys are being changed many times in a row (conversations
+    /// given to it one by one): `refile_moderator` leaves it alone until the caller refiles it
+    /// once, at the end. Nothing reads the indexes meanwhile.
+    refile_held: Option<ModeratorId>,
     /// The release interval changed: every estimate is recomputed when the command ends.
     estimates_stale: bool,
     /// Profiles freed against their holder's will during this command, announced with
@@ -176,6 +180,7 @@ impl Engine {
             waiting_unalerted: BTreeSet::new(),
             orphans_unalerted: BTreeSet::new(),
             queue_touched_from: None,
+            refile_held: None,
             estimates_stale: false,
             forced_releases: Vec::new(),
             releases: VecDeque::with_capacity(RELEASE_INTERVAL_WINDOW),
@@ -356,6 +361,9 @@ impl Engine {
 
     /// Files a moderator under the keys its current fields call for.
     fn refile_moderator(&mut self, moderator_id: ModeratorId) {
+        if self.refile_held == Some(moderator_id) {
+            return;
+        }
         let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
         let working = moderator.state == ModeratorState::Working;
         let queue_key = match (&moderator.queue, moderator.state) {
@@ -569,12 +577,21 @@ impl Engine {
         if profile.lease.is_none() {
             return;
         }
+        let holder = profile.holder();
         let waiting: Vec<ClientId> = profile.waiting.iter().map(|&(_, client_id)| client_id).collect();
+        // Each conversation given raises the holder's load: its index keys are settled once,
+        // after the last, rather than moved through every intermediate load.
+        let outer = self.refile_held.take();
+        self.refile_held = holder;
         for client_id in waiting {
             let key = ConversationKey { client_id, profile_id };
             if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
                 self.try_assign_conversation(key);
             }
+        }
+        self.refile_held = outer;
+        if let Some(holder) = holder {
+            self.refile_moderator(holder);
         }
     }
 
