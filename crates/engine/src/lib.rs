@@ -581,8 +581,7 @@ impl Engine {
         let waiting: Vec<ClientId> = profile.waiting.iter().map(|&(_, client_id)| client_id).collect();
         // Each conversation given raises the holder's load: its index keys are settled once,
         // after the last, rather than moved through every intermediate load.
-        let outer = self.refile_held.take();
-        self.refile_held = holder;
+        let outer = std::mem::replace(&mut self.refile_held, holder);
         for client_id in waiting {
             let key = ConversationKey { client_id, profile_id };
             if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
@@ -848,6 +847,9 @@ impl Engine {
                 ),
                 None => (Vec::new(), Vec::new()),
             };
+        // Each conversation detached lowers the holder's load: its index keys are settled once,
+        // below, rather than moved through every intermediate load.
+        let outer = self.refile_held.replace(moderator_id);
         for client_id in conversations {
             let key = ConversationKey { client_id, profile_id };
             if self.faulty(Fault::ForgetWaitingOnRelease) {
@@ -858,6 +860,7 @@ impl Engine {
         for client_id in locked_clients {
             self.release_client_lock(ConversationKey { client_id, profile_id }, reason);
         }
+        self.refile_held = outer;
         if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
             moderator.assignments.remove(&profile_id);
             if matches!(reason, ReleaseReason::Released | ReleaseReason::Inactivity) {
