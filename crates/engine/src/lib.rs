@@ -127,6 +127,12 @@ pub struct Engine {
     /// given to it one by one): `refile_moderator` leaves it alone until the caller refiles it
     /// once, at the end. Nothing reads the indexes meanwhile.
     refile_held: Option<ModeratorId>,
+    /// Empty buffers lent to the rules that must list ids before acting on them (acting
+    /// borrows the engine), so that the hot ones do not allocate on every command. A rule
+    /// takes one, and gives it back empty; one nested inside gets a new one, as it would
+    /// without the buffer.
+    spare_profile_ids: Vec<ProfileId>,
+    spare_client_ids: Vec<ClientId>,
     /// The release interval changed: every estimate is recomputed when the command ends.
     estimates_stale: bool,
     /// Profiles freed against their holder's will during this command, announced with
@@ -181,6 +187,8 @@ impl Engine {
             orphans_unalerted: BTreeSet::new(),
             queue_touched_from: None,
             refile_held: None,
+            spare_profile_ids: Vec::new(),
+            spare_client_ids: Vec::new(),
             estimates_stale: false,
             forced_releases: Vec::new(),
             releases: VecDeque::with_capacity(RELEASE_INTERVAL_WINDOW),
@@ -468,10 +476,13 @@ impl Engine {
         if let Some(assignment) = on_profile.and_then(|profile_id| moderator.assignments.get_mut(&profile_id)) {
             assignment.last_activity_check = Some(now);
         }
-        let held: Vec<ProfileId> = moderator.assignments.keys().copied().collect();
-        for profile_id in held {
+        let mut held = std::mem::take(&mut self.spare_profile_ids);
+        held.extend(moderator.assignments.keys().copied());
+        for &profile_id in &held {
             self.renew_lease(profile_id, now.plus(ttl));
         }
+        held.clear();
+        self.spare_profile_ids = held;
         self.refile_moderator(moderator_id);
     }
 
@@ -578,16 +589,19 @@ impl Engine {
             return;
         }
         let holder = profile.holder();
-        let waiting: Vec<ClientId> = profile.waiting.iter().map(|&(_, client_id)| client_id).collect();
+        let mut waiting = std::mem::take(&mut self.spare_client_ids);
+        waiting.extend(profile.waiting.iter().map(|&(_, client_id)| client_id));
         // Each conversation given raises the holder's load: its index keys are settled once,
         // after the last, rather than moved through every intermediate load.
         let outer = std::mem::replace(&mut self.refile_held, holder);
-        for client_id in waiting {
+        for &client_id in &waiting {
             let key = ConversationKey { client_id, profile_id };
             if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
                 self.try_assign_conversation(key);
             }
         }
+        waiting.clear();
+        self.spare_client_ids = waiting;
         self.refile_held = outer;
         if let Some(holder) = holder {
             self.refile_moderator(holder);
@@ -779,13 +793,16 @@ impl Engine {
     fn client_unlocked(&mut self, client_id: ClientId) {
         self.announce_client_lock(client_id);
         let Some(client) = self.clients.get(&client_id) else { return };
-        let waiting: Vec<ProfileId> = client.waiting.iter().map(|&(_, profile_id)| profile_id).collect();
-        for profile_id in waiting {
+        let mut waiting = std::mem::take(&mut self.spare_profile_ids);
+        waiting.extend(client.waiting.iter().map(|&(_, profile_id)| profile_id));
+        for &profile_id in &waiting {
             let key = ConversationKey { client_id, profile_id };
             if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
                 self.try_assign_conversation(key);
             }
         }
+        waiting.clear();
+        self.spare_profile_ids = waiting;
     }
 
     /// A client lock reached its expiry. A conversation lock that nobody else is waiting for
