@@ -1,7 +1,8 @@
 // A few DOM helpers for both pages: building elements without HTML strings (user text is
-// always text), re-rendering a region without losing keyboard focus, and live countdowns.
+// always text), re-rendering a region without losing keyboard focus, live countdowns, and
+// the start-up both pages share.
 
-import { duration } from './api.js';
+import { duration, loadConfig, takeToken } from './api.js';
 
 /**
  * `h('button', { class: 'x', onclick: f, 'data-key': 'k' }, 'text', child)`.
@@ -82,4 +83,27 @@ export function startTicker(offset = () => 0) {
   };
   tick();
   return setInterval(tick, 1000);
+}
+
+/**
+ * Starts a page: reads the server's settings (handed to `useSettings` with the offset of the
+ * server's clock from this one, in milliseconds), ticks the countdowns
+ * in server time, then signs in with the tab's token (`start(token)`) or asks for one
+ * (`showSignIn(null)`). `what` names the page in the message shown when the settings cannot
+ * be read.
+ */
+export async function startPage({ tokenKey, what, useSettings, start, showSignIn }) {
+  const token = takeToken(tokenKey);
+  let settings;
+  try {
+    settings = await loadConfig();
+  } catch (error) {
+    showSignIn(`The ${what} cannot read its settings from the server (${error.message}); reload the page.`);
+    return;
+  }
+  const serverOffset = settings.server_time ? Date.parse(settings.server_time) - Date.now() : 0;
+  useSettings(settings, serverOffset);
+  startTicker(() => serverOffset);
+  if (token) start(token);
+  else showSignIn(null);
 }

@@ -1,8 +1,8 @@
 // The moderator console's view: sign-in, then every panel rendered from the store
 // (`moderator-store.js`). It holds no state of its own beyond what is typed in forms.
 
-import { createApi, loadConfig, takeToken, tokenClaims, clockTime, duration } from './api.js';
-import { h, render, countdown, elapsed, startTicker } from './dom.js';
+import { createApi, tokenClaims, clockTime, duration } from './api.js';
+import { h, render, countdown, elapsed, startPage } from './dom.js';
 import { createRealtime, connectionLabel } from './realtime.js';
 import { createModeratorStore, REASONS } from './moderator-store.js';
 
@@ -450,18 +450,13 @@ $('initiation-form').addEventListener('submit', (event) => {
   });
 });
 
-async function main() {
-  const token = takeToken(TOKEN_KEY);
-  try {
-    config = await loadConfig();
-    if (config.server_time) serverOffset = Date.parse(config.server_time) - Date.now();
-  } catch (error) {
-    showSignIn(`The console cannot read its settings from the server (${error.message}); reload the page.`);
-    return;
-  }
-  startTicker(() => serverOffset);
-  if (token) start(token);
-  else showSignIn(null);
-}
-
-main();
+startPage({
+  tokenKey: TOKEN_KEY,
+  what: 'console',
+  useSettings: (settings, offset) => {
+    config = settings;
+    serverOffset = offset;
+  },
+  start,
+  showSignIn,
+});

@@ -2,8 +2,8 @@
 // the state, the load report, alerts and conflicts every few seconds and after every event
 // or action. Actions: run the monitor, rebalance, set a priority, free a profile, pin one.
 
-import { createApi, describeError, loadConfig, takeToken, tokenClaims, clockTime, duration } from './api.js';
-import { h, render, countdown, elapsed, startTicker } from './dom.js';
+import { createApi, describeError, tokenClaims, clockTime, duration } from './api.js';
+import { h, render, countdown, elapsed, startPage } from './dom.js';
 import { createRealtime, connectionLabel } from './realtime.js';
 
 const TOKEN_KEY = 'switchboard.supervisor.token';
@@ -461,18 +461,13 @@ function renderConflicts() {
   );
 }
 
-async function main() {
-  const token = takeToken(TOKEN_KEY);
-  try {
-    config = await loadConfig();
-    if (config.server_time) serverOffset = Date.parse(config.server_time) - Date.now();
-  } catch (error) {
-    showSignIn(`The dashboard cannot read its settings from the server (${error.message}); reload the page.`);
-    return;
-  }
-  startTicker(() => serverOffset);
-  if (token) start(token);
-  else showSignIn(null);
-}
-
-main();
+startPage({
+  tokenKey: TOKEN_KEY,
+  what: 'dashboard',
+  useSettings: (settings, offset) => {
+    config = settings;
+    serverOffset = offset;
+  },
+  start,
+  showSignIn,
+});
