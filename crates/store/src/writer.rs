@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_engine::{Alert, Command, Config, Engine, Event, MessageId, Reply, Timestamp};
+use switchboard_engine::{Alert, Command, Config, Engine, Event, MessageId, Rejection, Reply, Timestamp};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -114,17 +114,53 @@ where
     }
 }
 
+/// A read that follows a command in the same batch and sees the command's outcome.
+trait FollowUpJob: Send {
+    fn run(self: Box<Self>, engine: &Engine, outcome: Result<Reply, Rejection>) -> ReadCompletion;
+    fn refuse(self: Box<Self>, error: WriteError);
+}
+
+struct FollowUp<F, R> {
+    read: F,
+    reply: oneshot::Sender<Result<R, WriteError>>,
+}
+
+impl<F, R> FollowUpJob for FollowUp<F, R>
+where
+    F: FnOnce(&Engine, Result<Reply, Rejection>) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, engine: &Engine, outcome: Result<Reply, Rejection>) -> ReadCompletion {
+        let FollowUp { read, reply } = *self;
+        let value = read(engine, outcome);
+        Box::new(move |committed| {
+            let _ = reply.send(committed.map(|()| value));
+        })
+    }
+
+    fn refuse(self: Box<Self>, error: WriteError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// Where a command's outcome goes: its caller, or a read run right after it.
+enum Then {
+    Answer(CommandReply),
+    Read(Box<dyn FollowUpJob>),
+}
+
 enum Job {
-    Command { command: Command, message: Option<NewMessage>, reply: CommandReply },
+    Command { command: Command, message: Option<NewMessage>, then: Then },
     Read(Box<dyn ReadJob>),
 }
 
 impl Job {
     fn refuse(self, error: WriteError) {
         match self {
-            Job::Command { reply, .. } => {
+            Job::Command { then: Then::Answer(reply), .. } => {
                 let _ = reply.send(Err(error));
             }
+            Job::Command { then: Then::Read(read), .. } => read.refuse(error),
             Job::Read(read) => read.refuse(error),
         }
     }
@@ -169,7 +205,24 @@ impl WriterHandle {
 
     async fn submit_job(&self, command: Command, message: Option<NewMessage>) -> Result<Reply, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::Command { command, message, reply }).await.map_err(|_| WriteError::ShuttingDown)?;
+        let job = Job::Command { command, message, then: Then::Answer(reply) };
+        self.jobs.send(job).await.map_err(|_| WriteError::ShuttingDown)?;
+        answer.await.map_err(|_| WriteError::ShuttingDown)?
+    }
+
+    /// Applies `command` (storing `message` with it as `submit_with_message` does), then runs
+    /// `read` on the engine right after it, with its outcome, in the same batch; answers once
+    /// that batch is committed. One commit where `submit` then `read` would wait for two, and
+    /// the read sees exactly the command's effect.
+    pub async fn submit_and_read<R: Send + 'static>(
+        &self,
+        command: Command,
+        message: Option<NewMessage>,
+        read: impl FnOnce(&Engine, Result<Reply, Rejection>) -> R + Send + 'static,
+    ) -> Result<R, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let then = Then::Read(Box::new(FollowUp { read, reply }));
+        self.jobs.send(Job::Command { command, message, then }).await.map_err(|_| WriteError::ShuttingDown)?;
         answer.await.map_err(|_| WriteError::ShuttingDown)?
     }
 
@@ -187,11 +240,6 @@ impl WriterHandle {
 
     pub fn metrics(&self) -> WriterMetrics {
         self.metrics.snapshot()
-    }
-
-    /// Jobs waiting in the channel right now.
-    pub fn queued_jobs(&self) -> usize {
-        self.jobs.max_capacity() - self.jobs.capacity()
     }
 }
 
@@ -449,21 +497,22 @@ impl WriterLoop {
         let mut messages = Vec::new();
         for job in jobs {
             match job {
-                Job::Command { command, message, reply } => {
+                Job::Command { command, message, then } => {
                     let row = message_row(&command, message);
-                    match serving.engine.handle(shared.clock.now(), command) {
+                    let outcome = serving.engine.handle(shared.clock.now(), command);
+                    match &outcome {
                         Ok(result) => {
                             applied += 1;
-                            if stores_message(&result) {
+                            if stores_message(result) {
                                 messages.extend(row);
                             }
-                            answers.push(Answer::Command(reply, Ok(result)));
                         }
-                        Err(rejection) => {
-                            rejected += 1;
-                            answers.push(Answer::Command(reply, Err(WriteError::Rejected(rejection))));
-                        }
+                        Err(_) => rejected += 1,
                     }
+                    answers.push(match then {
+                        Then::Answer(reply) => Answer::Command(reply, outcome.map_err(WriteError::Rejected)),
+                        Then::Read(read) => Answer::Read(read.run(&serving.engine, outcome)),
+                    });
                 }
                 Job::Read(read) => {
                     reads += 1;

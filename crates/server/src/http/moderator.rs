@@ -10,7 +10,7 @@ use serde_json::json;
 use switchboard_engine::{
     ClientId, Command, ConflictId, ConversationKey, ModeratorId, PriorityActor, ProfileId, Reply,
 };
-use switchboard_store::{NewMessage, WriteError};
+use switchboard_store::NewMessage;
 
 use super::auth::AsModerator;
 use super::error::{Error, Result};
@@ -182,11 +182,15 @@ pub(crate) fn routes(routes: Routes) -> Routes {
 
 /// A moderator GET is presence (SPEC §2). An unknown moderator simply has no presence to
 /// record; storage trouble is reported.
-async fn heartbeat(state: &AppState, moderator_id: ModeratorId) -> Result<()> {
-    match state.writer.submit(Command::Heartbeat { moderator_id }).await {
-        Ok(_) | Err(WriteError::Rejected(_)) => Ok(()),
-        Err(other) => Err(other.into()),
-    }
+/// Counts the call as presence (a heartbeat, whose refusal does not matter here) and runs
+/// `read` right after it, in the same batch: one commit per GET.
+async fn read_with_heartbeat<R: Send + 'static>(
+    state: &AppState,
+    moderator_id: ModeratorId,
+    read: impl FnOnce(&switchboard_engine::Engine) -> R + Send + 'static,
+) -> Result<R> {
+    let heartbeat = Command::Heartbeat { moderator_id };
+    state.writer.submit_and_read(heartbeat, None, move |engine, _| read(engine)).await.map_err(Error::from)
 }
 
 fn status_answer(reply: Reply) -> Result<Response> {
@@ -209,24 +213,20 @@ async fn disconnect(
 }
 
 async fn status(AsModerator(moderator_id): AsModerator, State(state): State<AppState>) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
-    let status = state.writer.read(move |engine| engine.status(moderator_id)).await?;
+    let status = read_with_heartbeat(&state, moderator_id, move |engine| engine.status(moderator_id)).await?;
     Ok(ok(views::status(&status)))
 }
 
 async fn profiles(AsModerator(moderator_id): AsModerator, State(state): State<AppState>) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
-    let profiles = state
-        .writer
-        .read(move |engine| {
-            engine
-                .moderator(moderator_id)
-                .map(|moderator| {
-                    moderator.assignments.keys().map(|&profile_id| views::profile(engine, profile_id, true)).collect()
-                })
-                .unwrap_or_else(Vec::new)
-        })
-        .await?;
+    let profiles = read_with_heartbeat(&state, moderator_id, move |engine| {
+        engine
+            .moderator(moderator_id)
+            .map(|moderator| {
+                moderator.assignments.keys().map(|&profile_id| views::profile(engine, profile_id, true)).collect()
+            })
+            .unwrap_or_else(Vec::new)
+    })
+    .await?;
     Ok(ok(json!({ "profiles": profiles })))
 }
 
@@ -235,21 +235,19 @@ async fn conversation(
     State(state): State<AppState>,
     PathIds([client_id, profile_id]): PathIds<2>,
 ) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
     let key = ConversationKey { client_id: ClientId(client_id), profile_id: ProfileId(profile_id) };
-    let lock = state
-        .writer
-        .read(move |engine| {
-            let profile = engine.profile(key.profile_id).ok_or(Error::NotFound(format!("profile {profile_id} is not known")))?;
-            if profile.holder() != Some(moderator_id) {
-                return Err(Error::Forbidden(format!(
-                    "moderator {moderator_id} does not hold profile {profile_id}; only its holder reads its conversations"
-                )));
-            }
-            let lock = engine.client_lock_views(key.client_id).into_iter().find(|lock| lock.profile_id == key.profile_id);
-            Ok(lock.as_ref().map(views::client_lock))
-        })
-        .await??;
+    let lock = read_with_heartbeat(&state, moderator_id, move |engine| {
+        let profile =
+            engine.profile(key.profile_id).ok_or(Error::NotFound(format!("profile {profile_id} is not known")))?;
+        if profile.holder() != Some(moderator_id) {
+            return Err(Error::Forbidden(format!(
+                "moderator {moderator_id} does not hold profile {profile_id}; only its holder reads its conversations"
+            )));
+        }
+        let lock = engine.client_lock_views(key.client_id).into_iter().find(|lock| lock.profile_id == key.profile_id);
+        Ok(lock.as_ref().map(views::client_lock))
+    })
+    .await??;
     let messages = state.store.messages(key, CONVERSATION_MESSAGES_LIMIT).await?;
     Ok(ok(json!({
         "client_id": client_id,
@@ -321,8 +319,7 @@ async fn initiate(
 }
 
 async fn queue_status(AsModerator(moderator_id): AsModerator, State(state): State<AppState>) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
-    let queue = state.writer.read(move |engine| engine.queue_status(moderator_id)).await?;
+    let queue = read_with_heartbeat(&state, moderator_id, move |engine| engine.queue_status(moderator_id)).await?;
     Ok(ok(views::queue_status(&queue)))
 }
 
@@ -347,8 +344,7 @@ async fn set_priority(
 }
 
 async fn lock_status(AsModerator(moderator_id): AsModerator, State(state): State<AppState>) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
-    let status = state.writer.read(move |engine| engine.lock_status(moderator_id)).await?;
+    let status = read_with_heartbeat(&state, moderator_id, move |engine| engine.lock_status(moderator_id)).await?;
     Ok(ok(views::lock_status(&status)))
 }
 
@@ -390,17 +386,14 @@ async fn extend(
 }
 
 async fn conflicts(AsModerator(moderator_id): AsModerator, State(state): State<AppState>) -> Result<Response> {
-    heartbeat(&state, moderator_id).await?;
-    let conflicts = state
-        .writer
-        .read(move |engine| {
-            engine
-                .conflicts()
-                .filter(|conflict| conflict.participants.contains(&moderator_id))
-                .map(|conflict| views::conflict(&conflict.view()))
-                .collect::<Vec<_>>()
-        })
-        .await?;
+    let conflicts = read_with_heartbeat(&state, moderator_id, move |engine| {
+        engine
+            .conflicts()
+            .filter(|conflict| conflict.participants.contains(&moderator_id))
+            .map(|conflict| views::conflict(&conflict.view()))
+            .collect::<Vec<_>>()
+    })
+    .await?;
     Ok(ok(json!({ "conflicts": conflicts })))
 }
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use serde_json::json;
 use switchboard_engine::{ClientId, Command, ConversationKey, MessageId, ModeratorId, ProfileId, Reply};
-use switchboard_store::NewMessage;
+use switchboard_store::{NewMessage, WriteError};
 
 use super::auth::AsPlatform;
 use super::error::{Error, Result};
@@ -88,11 +88,14 @@ async fn put_profile(
 ) -> Result<Response> {
     let profile_id = ProfileId(id);
     let command = Command::UpsertProfile { profile_id, name: input.name, active: input.active };
-    match state.writer.submit(command).await? {
-        Reply::Profile { .. } => {
-            let value = state.writer.read(move |engine| views::profile(engine, profile_id, false)).await?;
-            Ok(ok(value))
-        }
+    let (reply, profile) = state
+        .writer
+        .submit_and_read(command, None, move |engine, outcome| {
+            outcome.map(|reply| (reply, views::profile(engine, profile_id, false)))
+        })
+        .await??;
+    match reply {
+        Reply::Profile { .. } => Ok(ok(profile)),
         other => Err(unexpected(&other)),
     }
 }
@@ -126,20 +129,22 @@ async fn post_message(
         body: Arc::from(input.body.as_str()),
         sent_at,
     };
-    let reply = state
+    // The conversation is read right after the command, in the same batch: one commit.
+    let key = ConversationKey { client_id: ClientId(input.client_id), profile_id: ProfileId(input.profile_id) };
+    let message = NewMessage { body: input.body, sent_at };
+    let (reply, conversation) = state
         .writer
-        .submit_with_message(command, NewMessage { body: input.body, sent_at })
+        .submit_and_read(command, Some(message), move |engine, outcome| {
+            outcome.map(|reply| (reply, views::conversation(engine, key)))
+        })
         .await
+        .and_then(|outcome| outcome.map_err(WriteError::Rejected))
         .map_err(Error::ingestion)?;
     match reply {
-        Reply::MessageAccepted { message_id, client_id, profile_id, duplicate } => {
-            let key = ConversationKey { client_id, profile_id };
-            let conversation = state.writer.read(move |engine| views::conversation(engine, key)).await?;
-            Ok(answer(
-                StatusCode::ACCEPTED,
-                json!({"message_id": message_id.0, "conversation": conversation, "duplicate": duplicate}),
-            ))
-        }
+        Reply::MessageAccepted { message_id, duplicate, .. } => Ok(answer(
+            StatusCode::ACCEPTED,
+            json!({"message_id": message_id.0, "conversation": conversation, "duplicate": duplicate}),
+        )),
         other => Err(unexpected(&other)),
     }
 }

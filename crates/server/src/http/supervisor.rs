@@ -164,8 +164,13 @@ async fn unlock_profile(
     _: NoBody,
 ) -> Result<Response> {
     let profile_id = ProfileId(id);
-    state.writer.submit(Command::SupervisorUnlockProfile { profile_id }).await?;
-    let profile = state.writer.read(move |engine| views::profile(engine, profile_id, false)).await?;
+    let command = Command::SupervisorUnlockProfile { profile_id };
+    let profile = state
+        .writer
+        .submit_and_read(command, None, move |engine, outcome| {
+            outcome.map(|_| views::profile(engine, profile_id, false))
+        })
+        .await??;
     Ok(ok(profile))
 }
 

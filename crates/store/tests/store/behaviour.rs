@@ -23,7 +23,33 @@ both_backends!(
     lease_expiry_continues_from_stored_times_after_restart,
     settings_keep_the_first_value,
     stored_state_matches_the_engine_after_a_random_history,
+    a_command_and_its_read_share_one_commit,
 );
+
+async fn a_command_and_its_read_share_one_commit(db: &Db) {
+    let service = Service::start(db, ManualClock::new(START)).await;
+    service.directory(0, 1).await;
+    let before = service.handle.metrics().batches_committed;
+    let command = crate::common::inbound_command(100, 7, 1, "hello", service.clock_now());
+    let (accepted, waiting) = service
+        .handle
+        .submit_and_read(command, None, |engine, outcome| {
+            let key = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
+            (outcome.is_ok(), engine.conversation(key).map(|conversation| conversation.inbound_messages))
+        })
+        .await
+        .expect("committed");
+    assert!(accepted);
+    assert_eq!(waiting, Some(1), "the read sees the command's effect");
+    assert_eq!(service.handle.metrics().batches_committed, before + 1, "one commit for both");
+    assert_eq!(service.count("SELECT count(*) FROM messages WHERE message_id = 100").await, 1);
+
+    // A refused command still runs its read, with the refusal.
+    let refused = Command::Heartbeat { moderator_id: ModeratorId(99) };
+    let outcome = service.handle.submit_and_read(refused, None, |_, outcome| outcome.is_err()).await;
+    assert_eq!(outcome, Ok(true));
+    service.stop().await;
+}
 
 async fn ingestion_is_idempotent_across_a_restart(db: &Db) {
     let service = Service::start(db, ManualClock::new(START)).await;
