@@ -328,6 +328,10 @@ impl Engine {
         self.conflicts.values()
     }
 
+    pub fn conflict(&self, conflict_id: ConflictId) -> Option<&Conflict> {
+        self.conflicts.get(&conflict_id)
+    }
+
     pub fn recent_alerts(&self) -> impl Iterator<Item = &Alert> {
         self.recent_alerts.iter()
     }

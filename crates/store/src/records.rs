@@ -495,13 +495,10 @@ pub(crate) fn plan_batch(
         }
     }
 
-    if !changes.conflicts.is_empty() {
-        let wanted: BTreeSet<ConflictId> = changes.conflicts.iter().copied().collect();
-        for conflict in engine.conflicts().filter(|conflict| wanted.contains(&conflict.conflict_id)) {
-            let stored = shadow.conflicts.get(&conflict.conflict_id).copied();
-            let hash = builder.entity(&CONFLICTS, conflict_row(conflict), stored);
-            builder.entries.push(ShadowEntry::Conflict(conflict.conflict_id, hash));
-        }
+    for conflict in changes.conflicts.iter().filter_map(|&c| engine.conflict(c)) {
+        let stored = shadow.conflicts.get(&conflict.conflict_id).copied();
+        let hash = builder.entity(&CONFLICTS, conflict_row(conflict), stored);
+        builder.entries.push(ShadowEntry::Conflict(conflict.conflict_id, hash));
     }
 
     for (message, row_id) in messages.iter().zip(ids.next_message_id..) {
