@@ -98,7 +98,7 @@ impl fmt::Display for SimulationFailure {
         }
         write!(
             f,
-            "replay: SWITCHBOARD_SIM_SEED={} cargo test -p switchboard-engine --test simulation -- replay",
+            "replay: SWITCHBOARD_SIM_SEED={} cargo test -p switchboard-engine --test simulation -- replay --ignored",
             self.seed
         )
     }
