@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use serde_json::json;
 use switchboard_engine::{ClientId, Command, ConversationKey, MessageId, ModeratorId, ProfileId, Reply};
-use switchboard_store::{NewMessage, WriteError};
+use switchboard_store::WriteError;
 
 use super::auth::AsPlatform;
 use super::error::{Error, Result};
@@ -126,15 +126,15 @@ async fn post_message(
         message_id: MessageId(input.message_id),
         client_id: ClientId(input.client_id),
         profile_id: ProfileId(input.profile_id),
-        body: Arc::from(input.body.as_str()),
+        body: Arc::from(input.body),
         sent_at,
     };
     // The conversation is read right after the command, in the same batch: one commit.
     let key = ConversationKey { client_id: ClientId(input.client_id), profile_id: ProfileId(input.profile_id) };
-    let message = NewMessage { body: input.body, sent_at };
+    // The command carries the body and time the message row is stored with.
     let (reply, conversation) = state
         .writer
-        .submit_and_read(command, Some(message), move |engine, outcome| {
+        .submit_and_read(command, None, move |engine, outcome| {
             outcome.map(|reply| (reply, views::conversation(engine, key)))
         })
         .await
