@@ -186,11 +186,17 @@ fn alerts_for_long_waits_orphans_and_a_stalled_queue() {
     present(&mut world, 2);
     world.ok(Command::UpsertProfile { profile_id: ProfileId(3), name: "p3".into(), active: true });
     world.message(1, 3); // nobody has room: an orphan
-    world.wait_seconds(60);
+    world.wait_seconds(59);
     world.typing(1, 2, 1).unwrap();
     world.monitor();
+    assert!(!alerts(&world.events()).contains(&AlertKind::OrphanProfile), "not before orphan_alert_after");
+    world.wait_seconds(1);
+    world.monitor();
     assert!(alerts(&world.events()).contains(&AlertKind::OrphanProfile));
-    world.wait_seconds(120);
+    world.wait_seconds(119);
+    world.monitor();
+    assert!(!alerts(&world.events()).contains(&AlertKind::ClientWaitingTooLong), "not before response_alert");
+    world.wait_seconds(1);
     world.monitor();
     assert!(alerts(&world.events()).contains(&AlertKind::ClientWaitingTooLong));
 
@@ -270,4 +276,30 @@ fn the_monitor_reports_what_it_did() {
     assert_eq!(report.disconnected, vec![ModeratorId(1)]);
     assert!(report.assignments >= 1);
     assert_eq!(world.holder(1), Some(2));
+}
+
+#[test]
+fn balancing_makes_at_most_max_moves_per_tick_moves_per_run() {
+    let moves_in_one_run = |max_moves_per_tick| {
+        let config = Config { max_profiles_per_moderator: 3, max_moves_per_tick, ..spec() };
+        let mut world = World::with(config, 3, 5, 20);
+        world.connect(1);
+        present(&mut world, 1);
+        for profile in 1..=3 {
+            for client in 0..3 {
+                world.message(profile * 3 + client, profile);
+            }
+        }
+        world.connect(2);
+        present(&mut world, 2);
+        world.connect(3);
+        present(&mut world, 3);
+        assert_eq!((world.load(1), world.load(2), world.load(3)), (9, 0, 0));
+        world.wait_seconds(31);
+        let Reply::Moves(moves) = world.ok(Command::Rebalance) else { panic!() };
+        moves.len()
+    };
+    // 9 / 0 / 0 needs two moves to reach 3 / 3 / 3.
+    assert_eq!(moves_in_one_run(10), 2);
+    assert_eq!(moves_in_one_run(1), 1, "the rest waits for the next run");
 }
