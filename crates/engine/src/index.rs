@@ -200,6 +200,20 @@ impl Deadlines {
         self.filed.len()
     }
 
+    /// Files exactly `entries` (one per deadline), laid out in expiry order in the runs: the
+    /// order does not depend on the order they come in (a hash map's, say).
+    pub fn refill(&mut self, entries: Vec<(Timestamp, Deadline)>) {
+        let mut entries = entries;
+        entries.sort_unstable();
+        self.clear();
+        for &(at, deadline) in &entries {
+            self.filed.insert(deadline, at);
+        }
+        for entry in entries {
+            self.runs[entry.1.kind()].push_back(entry);
+        }
+    }
+
     pub fn clear(&mut self) {
         self.clear_entries();
         self.filed.clear();
@@ -280,14 +294,8 @@ impl Deadlines {
     fn bound_stale(&mut self) -> bool {
         let entries = self.runs.iter().map(VecDeque::len).sum::<usize>() + self.others.len();
         if entries > 2 * self.filed.len() + 64 {
-            // Rebuilt in order (not in the map's iteration order) into the runs alone.
-            let mut live: Vec<(Timestamp, Deadline)> =
-                self.filed.iter().map(|(&deadline, &at)| (at, deadline)).collect();
-            live.sort_unstable();
-            self.clear_entries();
-            for entry in live {
-                self.runs[entry.1.kind()].push_back(entry);
-            }
+            let live: Vec<(Timestamp, Deadline)> = self.filed.iter().map(|(&deadline, &at)| (at, deadline)).collect();
+            self.refill(live);
             return true;
         }
         false

@@ -5,8 +5,6 @@
 //! Only records are stored; everything derived (indexes, waiting sets, loads, deadlines,
 //! queue positions) is recomputed on restore, so a stored copy can never disagree with them.
 
-use std::collections::BTreeMap;
-
 use crate::conflicts::Conflict;
 use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
 use crate::index::Deadline;
@@ -235,25 +233,18 @@ impl Engine {
     /// Files every lease and client lock expiry; a lock set may name profiles in any order,
     /// so this walks the records rather than trusting any stored index.
     fn rebuild_deadlines(&mut self) {
-        self.deadlines.clear();
-        let leases: BTreeMap<ProfileId, Timestamp> = self
+        let leases = self
             .profiles
             .values()
-            .filter_map(|profile| Some((profile.id, profile.lease.as_ref()?.expires_at?)))
-            .collect();
-        for (profile_id, at) in leases {
-            self.deadlines.file(Deadline::ProfileLease(profile_id), at);
-        }
-        let locks: Vec<(Timestamp, ClientId, ProfileId)> = self
-            .clients
-            .values()
-            .filter_map(|client| Some((client.id, client.lock.as_ref()?)))
-            .flat_map(|(client_id, set)| {
-                set.locks.iter().map(move |(&profile_id, lock)| (lock.expires_at, client_id, profile_id))
-            })
-            .collect();
-        for (at, client_id, profile_id) in locks {
-            self.deadlines.file(Deadline::ClientLock(client_id, profile_id), at);
-        }
+            .filter_map(|profile| Some((profile.lease.as_ref()?.expires_at?, Deadline::ProfileLease(profile.id))));
+        let locks = self.clients.values().filter_map(|client| Some((client.id, client.lock.as_ref()?))).flat_map(
+            |(client_id, set)| {
+                set.locks
+                    .iter()
+                    .map(move |(&profile_id, lock)| (lock.expires_at, Deadline::ClientLock(client_id, profile_id)))
+            },
+        );
+        let entries = leases.chain(locks).collect();
+        self.deadlines.refill(entries);
     }
 }
