@@ -3,21 +3,25 @@
 namespace Switchboard\Laravel\Tests;
 
 use GuzzleHttp\Client as Guzzle;
+use Illuminate\Broadcasting\Channel;
+use Illuminate\Broadcasting\PrivateChannel;
 use Illuminate\Auth\GenericUser;
 use Illuminate\Broadcasting\BroadcastManager;
 use Illuminate\Broadcasting\BroadcastException;
 use Illuminate\Http\Request;
 use PHPUnit\Framework\TestCase;
+use Switchboard\Laravel\Broadcasting\PusherSigner;
 use Switchboard\Laravel\Broadcasting\SwitchboardBroadcaster;
 use Switchboard\Laravel\Tests\Support\LaravelApp;
+use Switchboard\Laravel\Tests\Support\Receiver;
 use Switchboard\Laravel\Tests\Support\Service;
 use Switchboard\Laravel\TokenMinter;
 use Symfony\Component\HttpKernel\Exception\AccessDeniedHttpException;
 
 /**
- * The `switchboard` broadcast driver as a host configures it. Publishing waits on the
- * service's Pusher HTTP API (see the README); what works today is the host answering its
- * own `/broadcasting/auth` with signatures Switchboard's socket server accepts.
+ * The `switchboard` broadcast driver as a host configures it. The service's Pusher HTTP
+ * API does not exist yet (see the README), so publishes go to a stand-in that records
+ * them; channel auth is compared with the real service's own `/broadcasting/auth`.
  */
 final class BroadcasterTest extends TestCase
 {
@@ -123,6 +127,37 @@ final class BroadcasterTest extends TestCase
         $this->expectException(\Switchboard\Laravel\Exceptions\ConfigurationException::class);
         $this->expectExceptionMessage('SWITCHBOARD_PUSHER_APP_SECRET');
         $app->make(BroadcastManager::class)->connection('switchboard');
+    }
+
+    public function test_a_publish_is_one_signed_pusher_events_request_per_hundred_channels(): void
+    {
+        $receiver = new Receiver();
+        $app = LaravelApp::boot(['url' => $receiver->url, 'pusher' => ['app_id' => '42', 'key' => 'the-key', 'secret' => 'the-secret']]);
+        $channels = array_merge([new PrivateChannel('orders.5')], array_map(static function (int $i): Channel {
+            return new Channel("news.{$i}");
+        }, range(1, 100)));
+
+        $app->make(BroadcastManager::class)->connection('switchboard')
+            ->broadcast($channels, 'OrderShipped', ['order_id' => 5, 'note' => 'café', 'socket' => '123.456']);
+
+        $requests = $receiver->requests();
+        $this->assertCount(2, $requests);
+        $signer = new PusherSigner('the-key', 'the-secret');
+        $published = [];
+        foreach ($requests as $request) {
+            $this->assertSame(['POST', '/apps/42/events'], [$request['method'], $request['path']]);
+            $body = json_decode($request['body'], true);
+            $this->assertSame(['name' => 'OrderShipped', 'data' => '{"order_id":5,"note":"café"}', 'socket_id' => '123.456'], array_diff_key($body, ['channels' => 0]));
+            $query = $request['query'];
+            $unsigned = array_diff_key($query, ['auth_signature' => 0, 'auth_key' => 0, 'auth_timestamp' => 0, 'auth_version' => 0, 'body_md5' => 0]);
+            $this->assertSame([], $unsigned);
+            $this->assertSame($signer->signRequest('POST', '/apps/42/events', [], $request['body'], (int) $query['auth_timestamp']), $query);
+            $published = array_merge($published, $body['channels']);
+        }
+        $this->assertCount(100, json_decode($requests[0]['body'], true)['channels']);
+        $this->assertSame(array_merge(['private-orders.5'], array_map(static function (int $i): string {
+            return "news.{$i}";
+        }, range(1, 100))), $published);
     }
 
     public function test_a_publish_nobody_answers_is_a_broadcast_exception(): void
