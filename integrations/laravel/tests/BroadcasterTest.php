@@ -13,7 +13,7 @@ use PHPUnit\Framework\TestCase;
 use Switchboard\Laravel\Broadcasting\PusherSigner;
 use Switchboard\Laravel\Broadcasting\SwitchboardBroadcaster;
 use Switchboard\Laravel\Tests\Support\LaravelApp;
-use Switchboard\Laravel\Tests\Support\Receiver;
+use Switchboard\Laravel\Tests\Support\LocalServer;
 use Switchboard\Laravel\Tests\Support\Service;
 use Switchboard\Laravel\TokenMinter;
 use Symfony\Component\HttpKernel\Exception\AccessDeniedHttpException;
@@ -131,7 +131,7 @@ final class BroadcasterTest extends TestCase
 
     public function test_a_publish_is_one_signed_pusher_events_request_per_hundred_channels(): void
     {
-        $receiver = new Receiver();
+        $receiver = new LocalServer();
         $app = LaravelApp::boot(['url' => $receiver->url, 'pusher' => ['app_id' => '42', 'key' => 'the-key', 'secret' => 'the-secret']]);
         $channels = array_merge([new PrivateChannel('orders.5')], array_map(static function (int $i): Channel {
             return new Channel("news.{$i}");

@@ -9,8 +9,10 @@ use Switchboard\Laravel\Exceptions\InvalidRequestException;
 use Switchboard\Laravel\Exceptions\NotFoundException;
 use Switchboard\Laravel\Exceptions\TransportException;
 use Switchboard\Laravel\Exceptions\UnauthorizedException;
+use Switchboard\Laravel\Exceptions\UnexpectedResponseException;
 use Switchboard\Laravel\SwitchboardClient;
 use Switchboard\Laravel\Tests\Support\LaravelApp;
+use Switchboard\Laravel\Tests\Support\LocalServer;
 use Switchboard\Laravel\Tests\Support\Service;
 use Switchboard\Laravel\TokenMinter;
 
@@ -151,6 +153,20 @@ final class ClientTest extends TestCase
             $this->assertStringContainsString('no answer from Switchboard', $failure->getMessage());
         } finally {
             fclose($server);
+        }
+    }
+
+    public function test_an_answer_outside_the_contract_is_an_unexpected_response(): void
+    {
+        $proxy = new LocalServer('broken-proxy.php');
+
+        foreach (["{$proxy->url}/gateway" => 502, $proxy->url => 200] as $url => $status) {
+            try {
+                $this->client(['url' => $url])->putModerator(1, 'Ada');
+                $this->fail("the answer of {$url} was taken for Switchboard's");
+            } catch (UnexpectedResponseException $surprise) {
+                $this->assertSame($status, $surprise->status());
+            }
         }
     }
 

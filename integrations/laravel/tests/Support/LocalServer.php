@@ -5,10 +5,11 @@ namespace Switchboard\Laravel\Tests\Support;
 use PHPUnit\Framework\Assert;
 
 /**
- * `pusher-api-stand-in.php` under PHP's built-in server on a free port: a real HTTP peer that records
- * what the broadcaster publishes, for as long as the object lives.
+ * A script of this directory under PHP's built-in server on a free port, for as long as
+ * the object lives: `pusher-api-stand-in.php` records what the broadcaster publishes,
+ * `broken-proxy.php` answers what no Switchboard would.
  */
-final class Receiver
+final class LocalServer
 {
     /** @var resource */
     private $process;
@@ -19,7 +20,7 @@ final class Receiver
     /** @var string */
     public $url;
 
-    public function __construct()
+    public function __construct(string $script = 'pusher-api-stand-in.php')
     {
         $probe = stream_socket_server('tcp://127.0.0.1:0');
         $address = stream_socket_get_name($probe, false);
@@ -27,7 +28,7 @@ final class Receiver
         $this->log = tempnam(sys_get_temp_dir(), 'switchboard-receiver');
         $this->url = "http://{$address}";
         $this->process = proc_open(
-            [PHP_BINARY, '-S', $address, __DIR__.'/pusher-api-stand-in.php'],
+            [PHP_BINARY, '-S', $address, __DIR__.'/'.$script],
             [0 => ['file', '/dev/null', 'r'], 1 => ['file', '/dev/null', 'w'], 2 => ['file', '/dev/null', 'w']],
             $pipes,
             null,
