@@ -58,7 +58,7 @@ final class PusherSignerTest extends TestCase
             return 1353088179;
         });
 
-        [$url] = $broadcaster->eventsRequest(self::BODY);
+        $url = $broadcaster->eventsUrl(self::BODY);
 
         $this->assertSame(
             'http://switchboard.test/apps/3/events?auth_key='.self::KEY.'&auth_timestamp=1353088179&auth_version=1.0'

@@ -106,20 +106,19 @@ class SwitchboardBroadcaster extends Broadcaster
         }
     }
 
-    /** The signed `POST /apps/{app_id}/events` request carrying `$body`. */
-    public function eventsRequest(string $body): array
+    /** The signed URL that `POST /apps/{app_id}/events` with `$body` goes to. */
+    public function eventsUrl(string $body): string
     {
         $path = "/apps/{$this->appId}/events";
         $query = $this->signer->signRequest('POST', $path, [], $body, ($this->clock)());
 
-        return [$this->baseUrl.$path.'?'.http_build_query($query, '', '&', PHP_QUERY_RFC3986), $body];
+        return $this->baseUrl.$path.'?'.http_build_query($query, '', '&', PHP_QUERY_RFC3986);
     }
 
     private function publish(string $body): void
     {
-        [$url] = $this->eventsRequest($body);
         try {
-            $response = $this->http->request('POST', $url, [
+            $response = $this->http->request('POST', $this->eventsUrl($body), [
                 'http_errors' => false,
                 'headers' => ['Content-Type' => 'application/json', 'Accept' => 'application/json'],
                 'body' => $body,

@@ -42,12 +42,12 @@ final class Service
         return $fixtures;
     }
 
-    /** Ids no other test uses, so tests may share one service in any order. */
+    /** An id no other test of this run uses, so tests may share one service in any order. */
     public static function freshId(): int
     {
-        static $next = 0;
+        static $last = 1000;
 
-        return (getmypid() % 1000) * 1000000 + (++$next);
+        return ++$last;
     }
 
     private static function required(string $name): string
