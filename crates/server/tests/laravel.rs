@@ -134,4 +134,6 @@ async fn the_laravel_package_passes_its_phpunit_suite_against_the_binary() {
     // A suite that ran nothing also exits 0: insist that it ran.
     let report = text(&output);
     assert!(report.contains("OK ("), "phpunit reported no passing run:\n{report}");
+    // Shown with `--nocapture`: how much of the package ran.
+    println!("{}", report.lines().rfind(|line| line.starts_with("OK (")).unwrap_or_default());
 }
