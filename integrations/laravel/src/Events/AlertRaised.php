@@ -1,0 +1,8 @@
+<?php
+
+namespace Switchboard\Laravel\Events;
+
+/** `alert.raised`: the monitor raised an alert for supervisors. */
+class AlertRaised extends SwitchboardEvent
+{
+}

@@ -1,0 +1,8 @@
+<?php
+
+namespace Switchboard\Laravel\Events;
+
+/** `profile.unassigned`: a moderator no longer holds a profile. */
+class ProfileUnassigned extends SwitchboardEvent
+{
+}
