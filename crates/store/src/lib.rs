@@ -13,6 +13,10 @@
 //! - `outbox`: each engine `Event` as the JSON object API.md describes;
 //! - `sql`: the only code that runs SQL, for both backends;
 //! - `store`: connecting, migrating, and the reads the server needs beside the engine.
+//!
+//! Modules use each other one way only: `writer` → `store` → `sql` → `records` → `outbox`
+//! → `time`, where a module uses only modules to its right and the leaves `clock`, `error`
+//! and `metrics`; `testing` sits above them all.
 
 mod clock;
 mod error;
