@@ -117,26 +117,48 @@ pub(crate) fn plan_batch(batch: &AppliedBatch<'_>, shadow: &Shadow) -> (WritePla
     (builder.plan, builder.entries)
 }
 
-/// A table of rows owned by an entity (a moderator's assignments, a client's locks).
-#[derive(Clone, Copy)]
-struct ChildTable {
+/// A table of rows owned by an entity (a moderator's assignments, a client's locks), whose
+/// rows are told apart by a child key `K` (a profile, or `()` for at most one row).
+struct ChildTable<K: 'static> {
     table: &'static Table,
     /// Columns naming the owner, to delete all its rows when what is stored is unknown.
     owner_columns: &'static [&'static str],
     /// Columns naming one row (and its owner), to delete a row that is gone.
     key_columns: &'static [&'static str],
+    /// The values of `key_columns` for the owner's child `K`.
+    key: fn(i64, K) -> Vec<i64>,
 }
 
-static MODERATOR_ASSIGNMENTS: ChildTable =
-    ChildTable { table: &ASSIGNMENTS, owner_columns: &["moderator_id"], key_columns: &["profile_id", "moderator_id"] };
-static MODERATOR_QUEUE_ENTRY: ChildTable =
-    ChildTable { table: &QUEUE, owner_columns: &["moderator_id"], key_columns: &["moderator_id"] };
-static PROFILE_LEASE: ChildTable =
-    ChildTable { table: &PROFILE_LOCKS, owner_columns: &["profile_id"], key_columns: &["profile_id"] };
-static CLIENT_LOCK_ROWS: ChildTable =
-    ChildTable { table: &CLIENT_LOCKS, owner_columns: &["client_id"], key_columns: &["client_id", "profile_id"] };
-static CLIENT_HOLDER: ChildTable =
-    ChildTable { table: &CLIENT_LOCK_HOLDERS, owner_columns: &["client_id"], key_columns: &["client_id"] };
+static MODERATOR_ASSIGNMENTS: ChildTable<ProfileId> = ChildTable {
+    table: &ASSIGNMENTS,
+    owner_columns: &["moderator_id"],
+    key_columns: &["profile_id", "moderator_id"],
+    key: |moderator, profile| vec![id(profile.0), moderator],
+};
+static MODERATOR_QUEUE_ENTRY: ChildTable<()> = ChildTable {
+    table: &QUEUE,
+    owner_columns: &["moderator_id"],
+    key_columns: &["moderator_id"],
+    key: |moderator, ()| vec![moderator],
+};
+static PROFILE_LEASE: ChildTable<()> = ChildTable {
+    table: &PROFILE_LOCKS,
+    owner_columns: &["profile_id"],
+    key_columns: &["profile_id"],
+    key: |profile, ()| vec![profile],
+};
+static CLIENT_LOCK_ROWS: ChildTable<ProfileId> = ChildTable {
+    table: &CLIENT_LOCKS,
+    owner_columns: &["client_id"],
+    key_columns: &["client_id", "profile_id"],
+    key: |client, profile| vec![client, id(profile.0)],
+};
+static CLIENT_HOLDER: ChildTable<()> = ChildTable {
+    table: &CLIENT_LOCK_HOLDERS,
+    owner_columns: &["client_id"],
+    key_columns: &["client_id"],
+    key: |client, ()| vec![client],
+};
 
 /// An optional single child (a queue entry, a lease, a lock holder) as a map of at most one
 /// entry, so that it goes through the same comparison as a list of children.
@@ -180,16 +202,15 @@ impl PlanBuilder {
     /// Writes the child rows of one owner: `current` are (child key, row); `stored` what the
     /// shadow says is in the database, or `None` when unknown (then the owner's children are
     /// deleted by owner and all inserted again). Vanished children are deleted by their full
-    /// key `delete_key(child)`, which names the owner too.
+    /// key, which names the owner too. Returns the hashes of the rows now current.
     fn children<K: Ord + Copy>(
         &mut self,
-        kind: &ChildTable,
+        kind: &ChildTable<K>,
         owner: i64,
-        delete_key: impl Fn(K) -> Vec<i64>,
         current: Vec<(K, Vec<Value>)>,
         stored: Option<&BTreeMap<K, u64>>,
     ) -> BTreeMap<K, u64> {
-        let ChildTable { table, owner_columns, key_columns } = *kind;
+        let ChildTable { table, owner_columns, key_columns, key: delete_key } = *kind;
         let mut written = BTreeMap::new();
         match stored {
             None => {
@@ -201,7 +222,7 @@ impl PlanBuilder {
             }
             Some(stored) => {
                 for (&key, _) in stored.iter().filter(|(key, _)| !current.iter().any(|(current, _)| current == *key)) {
-                    self.delete(table.name, key_columns, &delete_key(key));
+                    self.delete(table.name, key_columns, &delete_key(owner, key));
                 }
                 for (key, row) in current {
                     let hash = row_hash(&row);
@@ -217,72 +238,43 @@ impl PlanBuilder {
         written
     }
 
-    /// `children` for an owner's one optional child row, keyed by the owner alone.
+    /// `children` for an owner's one optional child row.
     fn single_child(
         &mut self,
-        kind: &ChildTable,
+        kind: &ChildTable<()>,
         owner: i64,
         row: Option<Vec<Value>>,
         stored: Option<Option<u64>>,
     ) -> Option<u64> {
-        let stored = stored.map(single);
-        let written = self.children(
-            kind,
-            owner,
-            |()| vec![owner],
-            row.map(|row| ((), row)).into_iter().collect(),
-            stored.as_ref(),
-        );
-        written.get(&()).copied()
+        let current = row.map(|row| ((), row)).into_iter().collect();
+        self.children(kind, owner, current, stored.map(single).as_ref()).get(&()).copied()
     }
 
     fn moderator(&mut self, moderator: &Moderator, stored: Option<&ModeratorShadow>) {
         let row = self.entity(&MODERATORS, rows::moderator_row(moderator), stored.map(|s| s.row));
-        let moderator_key = id(moderator.id.0);
-        let assignments = self.children(
-            &MODERATOR_ASSIGNMENTS,
-            moderator_key,
-            |profile_id: ProfileId| vec![id(profile_id.0), moderator_key],
-            rows::assignment_rows(moderator).collect(),
-            stored.map(|s| &s.assignments),
-        );
-        let queue = self.single_child(
-            &MODERATOR_QUEUE_ENTRY,
-            moderator_key,
-            rows::queue_row(moderator),
-            stored.map(|s| s.queue),
-        );
+        let owner = id(moderator.id.0);
+        let current = rows::assignment_rows(moderator).collect();
+        let assignments = self.children(&MODERATOR_ASSIGNMENTS, owner, current, stored.map(|s| &s.assignments));
+        let queue =
+            self.single_child(&MODERATOR_QUEUE_ENTRY, owner, rows::queue_row(moderator), stored.map(|s| s.queue));
         self.entries.push(ShadowEntry::Moderator(moderator.id, ModeratorShadow { row, assignments, queue }));
     }
 
     fn profile(&mut self, profile: &Profile, stored: Option<&ProfileShadow>) {
         let row = self.entity(&PROFILES, rows::profile_row(profile), stored.map(|s| s.row));
-        let lease = self.single_child(
-            &PROFILE_LEASE,
-            id(profile.id.0),
-            rows::profile_lock_row(profile),
-            stored.map(|s| s.lease),
-        );
+        let owner = id(profile.id.0);
+        let lease = self.single_child(&PROFILE_LEASE, owner, rows::profile_lock_row(profile), stored.map(|s| s.lease));
         self.entries.push(ShadowEntry::Profile(profile.id, ProfileShadow { row, lease }));
     }
 
     fn client(&mut self, client: &Client, stored: Option<&ClientShadow>) {
         let row = self.entity(&CLIENTS, rows::client_row(client), stored.map(|s| s.row));
-        let client_key = id(client.id.0);
+        let owner = id(client.id.0);
         // Locks go before their holder row is replaced: both are checked at COMMIT anyway.
-        let locks = self.children(
-            &CLIENT_LOCK_ROWS,
-            client_key,
-            |profile_id: ProfileId| vec![client_key, id(profile_id.0)],
-            rows::client_lock_rows(client).collect(),
-            stored.map(|s| &s.locks),
-        );
-        let holder = self.single_child(
-            &CLIENT_HOLDER,
-            client_key,
-            rows::client_lock_holder_row(client),
-            stored.map(|s| s.holder),
-        );
+        let current = rows::client_lock_rows(client).collect();
+        let locks = self.children(&CLIENT_LOCK_ROWS, owner, current, stored.map(|s| &s.locks));
+        let holder =
+            self.single_child(&CLIENT_HOLDER, owner, rows::client_lock_holder_row(client), stored.map(|s| s.holder));
         self.entries.push(ShadowEntry::Client(client.id, ClientShadow { row, holder, locks }));
     }
 }
