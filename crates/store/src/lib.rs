@@ -8,10 +8,15 @@
 //!
 //! The pieces, in the order data flows through them:
 //! - `writer`: the bounded job channel, the batch loop, recovery and outage handling;
-//! - `records`: the rows that represent the engine's current state of changed entities;
+//! - `records`: the rows that represent the engine's current state of changed entities, and
+//!   loading them back;
 //! - `outbox`: each engine `Event` as the JSON object API.md describes;
 //! - `sql`: the only code that runs SQL, for both backends;
 //! - `store`: connecting, migrating, and the reads the server needs beside the engine.
+//!
+//! Modules use each other one way only: `writer` → `store` → `sql` → `records` → `outbox`
+//! → `time`, where a module uses only modules to its right and the leaves `clock`, `error`
+//! and `metrics`; `testing` sits above them all.
 
 mod clock;
 mod error;
@@ -30,6 +35,9 @@ pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, OutboxEvent};
-pub use crate::store::{Backend, Direction, Store, StoredAlert, StoredMessage};
+pub use crate::records::Direction;
+#[cfg(feature = "testing")]
+pub use crate::store::Backend;
+pub use crate::store::{Store, StoredAlert, StoredMessage};
 pub use crate::time::rfc3339;
 pub use crate::writer::{EventSink, NewMessage, Writer, WriterConfig, WriterHandle, WriterTask};

@@ -28,6 +28,19 @@ pub fn encode_event(event: &Event) -> (String, &'static str, Value) {
     (event.channel().name(), event.name(), event_data(event))
 }
 
+/// A batch's events as its outbox rows, numbered from `first_id` on (the writer hands out
+/// the ids, so that it knows them before COMMIT and they follow commit order).
+pub(crate) fn outbox_events(events: &[Event], first_id: i64) -> Vec<OutboxEvent> {
+    events
+        .iter()
+        .zip(first_id..)
+        .map(|(event, row_id)| {
+            let (channel, name, data) = encode_event(event);
+            OutboxEvent { id: row_id, channel, name: name.to_owned(), data: data.to_string() }
+        })
+        .collect()
+}
+
 fn time(at: Timestamp) -> Value {
     Value::String(rfc3339(at))
 }

@@ -11,7 +11,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::StoreError;
-use crate::records::{Loaded, Loader, RowExt, Value, WritePlan};
+use crate::records::{Loaded, Loader, RowExt, Table, Value, WritePlan};
 
 /// Most bound values in one statement (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_BINDS_PER_STATEMENT: usize = 30_000;
@@ -45,11 +45,11 @@ pub(crate) enum Conn {
     Postgres(PoolConnection<Postgres>),
 }
 
-fn insert_prefix(table: &crate::records::Table) -> String {
+fn insert_prefix(table: &Table) -> String {
     format!("INSERT INTO {} ({}) ", table.name, table.columns.join(", "))
 }
 
-fn conflict_clause(table: &crate::records::Table) -> String {
+fn conflict_clause(table: &Table) -> String {
     if table.upsert_key.is_empty() {
         return String::new();
     }
@@ -148,7 +148,7 @@ impl<'a> ColumnArray<'a> {
         }
     }
 
-    /// Appends `value`; false if it is not of this column's type (a bug in `records.rs`).
+    /// Appends `value`; false if it is not of this column's type (a bug in `records/rows.rs`).
     fn push(&mut self, value: &'a Value) -> bool {
         match (self, value) {
             (ColumnArray::Int(column), Value::Int(value)) => column.push(Some(*value)),
@@ -286,6 +286,7 @@ macro_rules! for_each_row {
         }
     };
 }
+#[cfg(feature = "testing")]
 pub(crate) use for_each_row;
 
 impl Conn {

@@ -15,8 +15,8 @@ use sqlx::{Executor, QueryBuilder};
 use switchboard_engine::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
 
 use crate::error::StoreError;
-use crate::records::{id, timestamp, RowExt};
-use crate::sql::{for_each_row, Conn, STATEMENT_CACHE_CAPACITY};
+use crate::records::{id, timestamp, Direction, RowExt};
+use crate::sql::{Conn, STATEMENT_CACHE_CAPACITY};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -29,6 +29,8 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 
+/// Which database a `Store` is on (feature `testing`: tests that differ by backend).
+#[cfg(feature = "testing")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -45,24 +47,6 @@ enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Arc<Pool>,
-}
-
-/// Whether a stored message came from the client or from a moderator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Client to profile, with the platform's message id.
-    Inbound,
-    /// Moderator (as the profile) to client.
-    Outbound,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
 }
 
 /// One row of `messages`.
@@ -125,13 +109,6 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(database_url.to_owned()));
         };
         Ok(Store { pool: Arc::new(pool) })
-    }
-
-    pub fn backend(&self) -> Backend {
-        match &*self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
-        }
     }
 
     /// Applies the migrations not yet applied (idempotent).
@@ -218,16 +195,36 @@ impl Store {
         })
     }
 
+    /// Closes every pooled connection.
+    pub async fn close(&self) {
+        match &*self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Inspection and raw statements for tests and benchmarks (feature `testing`): the product
+/// never runs SQL that is not the writer's or one of the reads above.
+#[cfg(feature = "testing")]
+impl Store {
+    pub fn backend(&self) -> Backend {
+        match &*self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     /// Runs one read-only statement and returns the first column of each row as an integer.
-    /// For tests and tools that inspect the database (`SELECT count(*) ...`).
+    /// For tests that inspect the database (`SELECT count(*) ...`).
     pub async fn query_integers(&self, sql: &str) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.acquire().await?;
         let mut values = Vec::new();
-        for_each_row!(&mut conn, sql, |row| row.int_at(0).map(|value| values.push(value)));
+        crate::sql::for_each_row!(&mut conn, sql, |row| row.int_at(0).map(|value| values.push(value)));
         Ok(values)
     }
 
-    /// Runs statements as they are (test set-up, tools), on one connection; a script may hold
+    /// Runs statements as they are (test set-up, the benchmark's floor), on one connection; a script may hold
     /// its own `BEGIN; ... COMMIT;`. On error the connection's transaction, if any, is rolled
     /// back and the connection closed, so that no pooled connection is left mid-transaction.
     pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
@@ -245,14 +242,6 @@ impl Store {
             return Err(error.into());
         }
         Ok(())
-    }
-
-    /// Closes every pooled connection.
-    pub async fn close(&self) {
-        match &*self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-        }
     }
 }
 

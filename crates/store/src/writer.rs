@@ -6,7 +6,7 @@
 //! 1. wait for a job, or for the engine's next deadline (lease and lock expiry);
 //! 2. `engine.advance(now)`, then take up to `max_batch` jobs that are already queued;
 //! 3. apply each: `engine.handle(now, command)`, or run a read closure on the engine;
-//! 4. `engine.take_changes()` and `engine.drain_events()`, turned into rows (`records.rs`)
+//! 4. `engine.take_changes()` and `engine.drain_events()`, turned into rows (`records/`)
 //!    and outbox rows (`outbox.rs`), written with the batch's messages in ONE transaction;
 //! 5. after COMMIT only: hand the events to the `EventSink`, then answer the callers.
 //!
@@ -30,10 +30,10 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::error::{StoreError, WriteError};
 use crate::metrics::{Metrics, WriterMetrics};
-use crate::outbox::OutboxEvent;
-use crate::records::{outbox_events, plan_batch, ts, MarkDelivered, MessageRow, RowIds, Shadow, WritePlan};
+use crate::outbox::{outbox_events, OutboxEvent};
+use crate::records::{plan_batch, ts, AppliedBatch, Direction, MarkDelivered, MessageRow, RowIds, Shadow, WritePlan};
 use crate::sql::Conn;
-use crate::store::{Direction, Store};
+use crate::store::Store;
 
 /// Longest the writer sleeps without looking at the clock (a safety net for clock jumps
 /// and for clocks that tokio's timer does not follow, like a manual test clock).
@@ -339,7 +339,16 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
     let outbox = outbox_events(&events, loaded.ids.next_outbox_id);
     let alerts = raised_alerts(&events);
     let mut shadow = Shadow::default();
-    let (plan, written) = plan_batch(&engine, &changes, &alerts, &outbox, &[], loaded.ids, now, &shadow);
+    let repaired = AppliedBatch {
+        engine: &engine,
+        changes: &changes,
+        alerts: &alerts,
+        outbox: &outbox,
+        messages: &[],
+        ids: loaded.ids,
+        now,
+    };
+    let (plan, written) = plan_batch(&repaired, &shadow);
     if !plan.is_empty() {
         if let Err(error) = conn.commit(&plan).await {
             conn.discard();
@@ -526,8 +535,16 @@ impl WriterLoop {
         let events: Vec<Event> = serving.engine.drain_events().collect();
         let outbox = outbox_events(&events, serving.ids.next_outbox_id);
         let alerts = raised_alerts(&events);
-        let (mut plan, written) =
-            plan_batch(&serving.engine, &changes, &alerts, &outbox, &messages, serving.ids, now, &serving.shadow);
+        let batch = AppliedBatch {
+            engine: &serving.engine,
+            changes: &changes,
+            alerts: &alerts,
+            outbox: &outbox,
+            messages: &messages,
+            ids: serving.ids,
+            now,
+        };
+        let (mut plan, written) = plan_batch(&batch, &serving.shadow);
         let mark = (self.delivered_up_to > self.marked_up_to)
             .then_some(MarkDelivered { up_to_id: self.delivered_up_to, at: ts(now) });
         let has_work = !plan.is_empty();
