@@ -109,6 +109,29 @@ impl Default for LoadConfig {
     }
 }
 
+impl LoadConfig {
+    /// The demo's pace: a dozen moderators who think for seconds and take breaks, a couple of
+    /// messages a second, so that a person watching the console can follow what happens.
+    #[must_use]
+    pub fn gentle() -> Self {
+        LoadConfig {
+            moderators: 12,
+            profiles: 30,
+            clients: 200,
+            rate_per_second: 2.0,
+            think_time: Duration::from_secs(4),
+            seed: 7,
+            idle_probability: 0.05,
+            idle_time: Duration::from_secs(15),
+            break_probability: 0.03,
+            break_time: Duration::from_secs(20),
+            connect_concurrency: 8,
+            max_in_flight: 16,
+            ..LoadConfig::default()
+        }
+    }
+}
+
 /// Milliseconds since the epoch × 1,000: unique across runs a millisecond apart.
 #[must_use]
 pub fn default_first_message_id() -> u64 {

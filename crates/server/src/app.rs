@@ -264,6 +264,28 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
     Ok(Server { addr, credentials, tokens, writer, realtime, stop, task })
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: what `serve` and the load tool's demo stop on.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

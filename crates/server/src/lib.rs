@@ -9,7 +9,6 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod http;
 pub mod metrics;
 pub mod monitor;
