@@ -7,11 +7,12 @@
 //! directory, connects the moderators and sends the clients' messages through the HTTP API
 //! and the Pusher socket, like any host platform and console would.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use switchboard::app::redact;
-use switchboard::{Server, Settings};
+use switchboard::{Server, Settings, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::simulation::{LoadConfig, Progress, Simulation};
@@ -71,7 +72,7 @@ pub async fn start(mut settings: Settings, listener: TcpListener, options: DemoO
         }
     };
     let database_url = settings.database_url.clone();
-    let server = switchboard::start(settings, listener).await?;
+    let server = switchboard::start(settings, listener, Arc::new(SystemClock)).await?;
     let config = LoadConfig {
         url: server.base_url(),
         jwt_secret: Some(server.credentials.jwt_secret.clone()),

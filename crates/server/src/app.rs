@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard_engine::{Command, ModeratorId};
 use switchboard_pusher::{PusherConfig, Realtime};
-use switchboard_store::{Store, SystemClock, Writer, WriterConfig, WriterHandle};
+use switchboard_store::{Clock, Store, Writer, WriterConfig, WriterHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -193,15 +193,17 @@ async fn forget_realtime_connections(writer: &WriterHandle) -> anyhow::Result<()
     Ok(())
 }
 
-/// Starts the service on `listener`.
+/// Starts the service on `listener`. `clock` is the one source of the present: the writer
+/// stamps every command with it and the HTTP layer reads it for request times and token
+/// expiry, so a test that moves a manual clock moves the whole service.
 ///
 /// # Errors
 /// Storage, credentials or the Pusher configuration failed.
-pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Server> {
+pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
     let addr = listener.local_addr().context("the listener has no address")?;
     let store = open_store(&settings).await?;
     let credentials = credentials(&store, &settings).await?;
-    let tokens = Tokens::new(&credentials.jwt_secret);
+    let tokens = Tokens::new(&credentials.jwt_secret, clock.clone());
 
     let (presence, presence_changes) = Presence::new();
     let pusher_config = PusherConfig::new(
@@ -216,7 +218,7 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));
     // The store's bounds: 4,096 queued commands (back-pressure beyond), 512 per transaction.
     let writer_config = WriterConfig::new(settings.engine.clone());
-    let (writer, writer_task) = Writer::start(store.clone(), writer_config, Arc::new(SystemClock), sink.clone())
+    let (writer, writer_task) = Writer::start(store.clone(), writer_config, clock.clone(), sink.clone())
         .await
         .context("cannot start the writer")?;
     forget_realtime_connections(&writer).await?;
@@ -230,6 +232,7 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
         writer: writer.clone(),
         store,
         tokens: tokens.clone(),
+        clock,
         realtime: realtime.clone(),
         metrics: Arc::new(Metrics::new(sink)),
         openapi: OnceLock::new(),

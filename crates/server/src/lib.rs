@@ -18,3 +18,5 @@ pub mod writer_metrics;
 
 pub use app::{start, Server};
 pub use config::Settings;
+/// `start` takes the clock: `SystemClock` in production, the store's `ManualClock` in tests.
+pub use switchboard_store::{Clock, SystemClock};

@@ -3,12 +3,14 @@
 //! exits with status 2.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use switchboard::auth::{parse_positive_id, Caller, Role, Tokens};
 use switchboard::cli::{Cli, Commands};
 use switchboard::config::{Settings, ENV_PREFIX, KEYS};
+use switchboard::SystemClock;
 use switchboard_engine::ModeratorId;
 
 fn main() -> ExitCode {
@@ -81,7 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Caller::Moderator(ModeratorId(id))
                 }
             };
-            println!("{}", Tokens::new(&secret).mint(caller, ttl)?);
+            println!("{}", Tokens::new(&secret, Arc::new(SystemClock)).mint(caller, ttl)?);
             Ok(())
         }
         Commands::Keys | Commands::Demo { .. } => Ok(()),
@@ -92,7 +94,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set `listen` or {ENV_PREFIX}LISTEN)", settings.listen))?;
-    let mut server = switchboard::start(settings, listener).await?;
+    let mut server = switchboard::start(settings, listener, Arc::new(SystemClock)).await?;
     println!("{}", server.banner());
     tokio::select! {
         () = switchboard::app::shutdown_signal() => {

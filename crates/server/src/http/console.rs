@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
+use switchboard_store::rfc3339;
 
 use super::error::Error;
 use super::AppState;
@@ -153,7 +154,7 @@ async fn config(State(state): State<AppState>) -> Response {
         "ws_host": null,
         "ws_port": null,
         "auth_endpoint": "/broadcasting/auth",
-        "server_time": super::input::format_time(super::input::now()),
+        "server_time": rfc3339(state.clock.now()),
     })
     .to_string()
     .into_response();

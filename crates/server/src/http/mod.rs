@@ -28,7 +28,7 @@ use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use serde_json::Value;
 use switchboard_pusher::Realtime;
-use switchboard_store::{Store, WriterHandle};
+use switchboard_store::{Clock, Store, WriterHandle};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -56,6 +56,8 @@ pub struct AppContext {
     pub store: Store,
     /// Verifies bearer tokens.
     pub tokens: Tokens,
+    /// The writer's clock: the only present a handler may read (request times, `sent_at`).
+    pub clock: Arc<dyn Clock>,
     /// The Pusher server (for metrics; publishing goes through the event sink).
     pub realtime: Realtime,
     pub metrics: Arc<Metrics>,
