@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{Caller, Tokens};
 use crate::config::Settings;
-use crate::http::{self, AppContext, AppState};
+use crate::http;
+use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
 use crate::monitor;
 use crate::realtime::{run_presence, Presence, PusherSink};
@@ -236,7 +237,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         realtime: realtime.clone(),
         metrics: Arc::new(Metrics::new(sink)),
         openapi: OnceLock::new(),
-        console: http::console::ConsoleSettings {
+        console: ConsoleSettings {
             pusher_app_key: credentials.pusher_app_key.clone(),
             event_namespace: settings.event_namespace.clone(),
         },

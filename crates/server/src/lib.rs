@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod openapi;
+pub mod prometheus;
 pub mod realtime;
 pub mod writer_metrics;
 

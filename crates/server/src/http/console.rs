@@ -16,16 +16,7 @@ use serde_json::json;
 use switchboard_store::rfc3339;
 
 use super::error::Error;
-use super::AppState;
-
-/// What the pages need to know about this service's realtime side.
-#[derive(Clone, Debug)]
-pub struct ConsoleSettings {
-    /// The Pusher app key (public: it is in every WebSocket URL).
-    pub pusher_app_key: String,
-    /// The `event_namespace` setting: wire names are `<namespace>\<Name>`, or bare.
-    pub event_namespace: String,
-}
+use super::state::AppState;
 
 /// One embedded file.
 struct Asset {

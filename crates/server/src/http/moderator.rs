@@ -16,7 +16,10 @@ use super::auth::AsModerator;
 use super::error::{Error, Result};
 use super::extract::{Body, NoBody, PathIds};
 use super::input::{ConversationInput, ExtendInput, LockTarget, PriorityInput, ReplyInput, ResolveInput, UnlockInput};
-use super::{answer, ok, unexpected, views, AppState, Routes};
+use super::reply::{answer, ok, unexpected};
+use super::routes::Routes;
+use super::state::AppState;
+use super::views;
 use crate::auth::Role;
 
 /// Messages returned by `GET /moderateur/conversations/{client_id}/{profile_id}`: the latest.

@@ -15,7 +15,10 @@ use super::auth::AsPlatform;
 use super::error::{Error, Result};
 use super::extract::{Body, PathIds};
 use super::input::{parse_time, InboundMessageInput, NameInput, ProfileInput};
-use super::{answer, ok, unexpected, views, AppState, Routes};
+use super::reply::{answer, ok, unexpected};
+use super::routes::Routes;
+use super::state::AppState;
+use super::views;
 use crate::auth::Role;
 
 pub(crate) fn routes(routes: Routes) -> Routes {
