@@ -9,14 +9,17 @@
 //!   database with the simulation at a gentle rate, for people to watch.
 //! - [`fanout`]: WebSocket deliveries per second to many subscribed sockets.
 //! - [`ingest`]: bulk ingestion with the server's memory before and after.
-//! - [`pusher`], [`tokens`], [`ledger`], [`memory`]: the protocol client, JWT minting, the
-//!   matching of events to messages, and reading the server's RSS.
+//! - [`api`], [`pusher`], [`tokens`], [`pace`], [`ledger`], [`memory`]: the HTTP API and
+//!   Pusher protocol clients, JWT minting, sending at a rate, the matching of events to
+//!   messages, and reading the server's RSS.
 
+pub mod api;
 pub mod demo;
 pub mod fanout;
 pub mod ingest;
 pub mod ledger;
 pub mod memory;
+pub mod pace;
 pub mod pusher;
 pub mod report;
 pub mod simulation;
