@@ -57,7 +57,7 @@ pub enum Commands {
     },
     /// The demo moved to the load tool, so that this binary does not carry the simulated
     /// platform: prints the command to run instead and exits with status 2.
-    #[command(hide = true, disable_help_flag = true)]
+    #[command(disable_help_flag = true)]
     Demo {
         /// Whatever the old `switchboard demo` took; ignored.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]

@@ -648,3 +648,15 @@ both_backends!(balancing_with_anti_ping_pong, |db: Db| async move {
     assert_eq!(moves["moves"], json!([]), "profile {moved} must not bounce back");
     app.stop().await;
 });
+
+/// The demo moved to the load tool; a newcomer who types the old command learns the new one.
+#[test]
+fn switchboard_demo_names_the_load_tools_demo_and_exits_2() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["demo", "--rate", "5"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargo run --release -p switchboard-load -- demo"), "{stderr}");
+}
