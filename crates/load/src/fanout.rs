@@ -5,19 +5,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures_util::stream::{self, StreamExt as _};
 use futures_util::SinkExt as _;
+use reqwest::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::api::{Api, Directory, Tally};
+use crate::pace::{Pacer, PACE_TICK};
 use crate::pusher;
-use crate::simulation::{default_first_message_id, error_kind};
+use crate::simulation::default_first_message_id;
 use crate::tokens::{Role, TokenMinter};
 
 /// What to measure.
@@ -87,32 +90,20 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let platform = minter.mint(Role::Platform)?;
     let supervisor = minter.mint(Role::Supervisor)?;
     let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let error = {
-        let errors = errors.clone();
-        move |kind: String| {
-            if let Ok(mut errors) = errors.lock() {
-                *errors.entry(kind).or_insert(0) += 1;
-            }
-        }
-    };
+    let api = Api::new(http.clone(), &url);
+    let errors = Arc::new(Tally::default());
 
     // One holder per channel.
+    let ids: Vec<u64> = (1..=config.channels).map(|index| config.id_base + index).collect();
+    let holders = Directory { moderators: ids.clone(), profiles: ids.clone(), clients: Vec::new() };
+    api.register_directory(&platform, &holders, 1).await?;
     let mut held_profiles = Vec::new();
-    for index in 1..=config.channels {
-        let id = config.id_base + index;
-        for (path, body) in [
-            (format!("/api/moderators/{id}"), json!({"name": format!("Fan-out moderator {id}")})),
-            (format!("/api/profiles/{id}"), json!({"name": format!("Fan-out profile {id}"), "active": true})),
-        ] {
-            let response = http.put(format!("{url}{path}")).bearer_auth(&platform).json(&body).send().await?;
-            if !response.status().is_success() {
-                bail!("PUT {path}: {}", response.status());
-            }
-        }
+    for id in ids {
         let token = minter.mint(Role::Moderator(id))?;
-        let status: Value =
-            http.post(format!("{url}/moderateur/connect")).bearer_auth(&token).send().await?.json().await?;
+        let status = api
+            .expect(Method::POST, "/moderateur/connect", &token, None, 200)
+            .await
+            .map_err(|kind| anyhow::anyhow!("moderator {id} cannot connect: {kind}"))?;
         let Some(profile) = status["profiles"].as_array().and_then(|profiles| profiles.first()).and_then(Value::as_u64)
         else {
             bail!("moderator {id} got no profile on connect ({status}); run on a fresh database");
@@ -133,19 +124,17 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         .map(|index| {
             let (http, url, ws_url, supervisor) = (http.clone(), url.clone(), ws_url.clone(), supervisor.clone());
             let channel = format!("private-moderator.{}", held_profiles[(index % config.channels) as usize].0);
-            let (deliveries, last, mut stop, error) =
-                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), error.clone());
+            let (deliveries, last, mut stop, errors) =
+                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), errors.clone());
             async move {
-                let socket = async {
-                    let (mut socket, socket_id) = pusher::connect(&ws_url).await?;
-                    pusher::subscribe(&mut socket, &http, &url, &supervisor, &socket_id, &channel).await?;
-                    anyhow::Ok(socket)
-                }
-                .await;
+                let socket = pusher::connect_and_subscribe(&ws_url, &http, &url, &supervisor, &channel).await;
                 let mut socket = match socket {
                     Ok(socket) => socket,
                     Err(failure) => {
-                        error(format!("subscribe: {}", format!("{failure:#}").chars().take(100).collect::<String>()));
+                        errors.add(format!(
+                            "subscribe: {}",
+                            format!("{failure:#}").chars().take(100).collect::<String>()
+                        ));
                         return None;
                     }
                 };
@@ -165,7 +154,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
                                 }
                             }
                             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                                error("socket closed during the run".to_owned());
+                                errors.add("socket closed during the run");
                                 break;
                             }
                             Some(Ok(_)) => {}
@@ -181,7 +170,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let readers: Vec<_> = subscribed.into_iter().flatten().collect();
     let sockets_subscribed = readers.len() as u64;
     if sockets_subscribed == 0 {
-        bail!("no socket subscribed: {:?}", errors.lock().map(|e| e.clone()).unwrap_or_default());
+        bail!("no socket subscribed: {:?}", errors.snapshot());
     }
 
     // Publish.
@@ -190,33 +179,24 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let first_message_id = default_first_message_id();
     let publish_started = Instant::now();
     let publish_started_nanos = epoch.elapsed().as_nanos() as u64;
-    let mut due_sent = 0u64;
+    let mut pacer = Pacer::start(config.publish_rate, publish_started);
     while publish_started.elapsed() < config.duration {
-        let due = (publish_started.elapsed().as_secs_f64() * config.publish_rate) as u64;
-        while due_sent < due {
-            let n = due_sent;
-            due_sent += 1;
+        for n in pacer.due(Instant::now()) {
             let profile = held_profiles[(n % config.channels) as usize].1;
             let body = json!({"message_id": first_message_id + n, "client_id": first_message_id + n, "profile_id": profile, "body": "fan-out"});
             let permit = in_flight.clone().acquire_owned().await.context("semaphore")?;
-            let (http, url, platform, accepted, error) =
-                (http.clone(), url.clone(), platform.clone(), accepted.clone(), error.clone());
+            let (api, platform, accepted, errors) = (api.clone(), platform.clone(), accepted.clone(), errors.clone());
             tokio::spawn(async move {
-                match http.post(format!("{url}/api/messages")).bearer_auth(&platform).json(&body).send().await {
-                    Ok(response) if response.status().as_u16() == 202 => {
+                match api.post_message(&platform, &body).await {
+                    Ok(_) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let value: Value = response.json().await.unwrap_or(Value::Null);
-                        error(error_kind("POST", "/api/messages", status, &value));
-                    }
-                    Err(_) => error("POST /api/messages transport".to_owned()),
+                    Err(kind) => errors.add(kind),
                 }
                 drop(permit);
             });
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::sleep(PACE_TICK).await;
     }
     let _ = in_flight.acquire_many(256).await;
     let publish_seconds = publish_started.elapsed().as_secs_f64();
@@ -239,7 +219,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         (last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
     let publishes_accepted = accepted.load(Ordering::Relaxed);
     let per_channel = sockets_subscribed as f64 / config.channels as f64;
-    let errors = errors.lock().map(|errors| errors.clone()).unwrap_or_default();
+    let errors = errors.snapshot();
     Ok(FanoutReport {
         sockets_subscribed,
         channels: config.channels,

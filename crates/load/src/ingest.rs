@@ -4,17 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use futures_util::stream::{self, StreamExt as _};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::api::{Api, Directory, Tally};
 use crate::memory::MemorySource;
-use crate::simulation::error_kind;
 use crate::tokens::{Role, TokenMinter};
+
+/// Profile registrations in flight at once.
+const REGISTER_CONCURRENCY: usize = 32;
 
 /// What to ingest.
 #[derive(Clone, Debug)]
@@ -72,20 +74,11 @@ impl IngestReport {
 /// # Errors
 /// The profiles cannot be registered.
 pub async fn run(config: IngestConfig) -> anyhow::Result<IngestReport> {
-    let url = config.url.trim_end_matches('/').to_owned();
     let platform = TokenMinter::new(&config.jwt_secret, Duration::from_secs(24 * 3600)).mint(Role::Platform)?;
     let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(1024).build()?;
-    for id in 1..=config.profiles {
-        let response = http
-            .put(format!("{url}/api/profiles/{id}"))
-            .bearer_auth(&platform)
-            .json(&json!({"name": format!("Profile {id}"), "active": true}))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("PUT /api/profiles/{id}: {}", response.status());
-        }
-    }
+    let api = Api::new(http.clone(), &config.url);
+    let profiles = Directory { profiles: (1..=config.profiles).collect(), ..Directory::default() };
+    api.register_directory(&platform, &profiles, REGISTER_CONCURRENCY).await?;
     let read_memory = |http: reqwest::Client, source: Option<MemorySource>| async move {
         match source {
             Some(source) => source.read(&http).await,
@@ -95,14 +88,13 @@ pub async fn run(config: IngestConfig) -> anyhow::Result<IngestReport> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = read_memory(http.clone(), config.memory.clone()).await;
     let accepted = Arc::new(AtomicU64::new(0));
-    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let errors = Tally::default();
     let started = Instant::now();
     let conversations = config.conversations.max(1);
     let profiles = config.profiles.max(1);
     stream::iter(0..config.messages)
         .map(|n| {
-            let (http, url, platform, accepted, errors) =
-                (http.clone(), url.clone(), platform.clone(), accepted.clone(), errors.clone());
+            let (api, platform, accepted, errors) = (&api, &platform, accepted.clone(), &errors);
             let conversation = n % conversations;
             let body = json!({
                 "message_id": config.first_message_id + n,
@@ -111,21 +103,11 @@ pub async fn run(config: IngestConfig) -> anyhow::Result<IngestReport> {
                 "body": "bulk message",
             });
             async move {
-                let kind =
-                    match http.post(format!("{url}/api/messages")).bearer_auth(&platform).json(&body).send().await {
-                        Ok(response) if response.status().as_u16() == 202 => {
-                            accepted.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        Ok(response) => {
-                            let status = response.status().as_u16();
-                            let value: Value = response.json().await.unwrap_or(Value::Null);
-                            error_kind("POST", "/api/messages", status, &value)
-                        }
-                        Err(_) => "POST /api/messages transport".to_owned(),
-                    };
-                if let Ok(mut errors) = errors.lock() {
-                    *errors.entry(kind).or_insert(0) += 1;
+                match api.post_message(platform, &body).await {
+                    Ok(_) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(kind) => errors.add(kind),
                 }
             }
         })
@@ -149,6 +131,6 @@ pub async fn run(config: IngestConfig) -> anyhow::Result<IngestReport> {
         rss_before_bytes: rss_before,
         rss_after_bytes: rss_after,
         bytes_per_conversation,
-        errors: errors.lock().map(|errors| errors.clone()).unwrap_or_default(),
+        errors: errors.snapshot(),
     })
 }

@@ -4,16 +4,22 @@
 //!
 //! - [`simulation`]: moderators who react to their events as people would and clients who
 //!   write at a fixed rate; the ingestion → `ConversationAssigned` latency and the rest of
-//!   the [`report`]. `switchboard demo` runs it in-process at a gentle rate.
+//!   the [`report`].
+//! - [`demo`]: `switchboard-load demo`, the service started in-process on a throwaway
+//!   database with the simulation at a gentle rate, for people to watch.
 //! - [`fanout`]: WebSocket deliveries per second to many subscribed sockets.
 //! - [`ingest`]: bulk ingestion with the server's memory before and after.
-//! - [`pusher`], [`tokens`], [`ledger`], [`memory`]: the protocol client, JWT minting, the
-//!   matching of events to messages, and reading the server's RSS.
+//! - [`api`], [`pusher`], [`tokens`], [`pace`], [`ledger`], [`memory`]: the HTTP API and
+//!   Pusher protocol clients, JWT minting, sending at a rate, the matching of events to
+//!   messages, and reading the server's RSS.
 
+pub mod api;
+pub mod demo;
 pub mod fanout;
 pub mod ingest;
 pub mod ledger;
 pub mod memory;
+pub mod pace;
 pub mod pusher;
 pub mod report;
 pub mod simulation;

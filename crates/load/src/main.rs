@@ -1,6 +1,7 @@
 //! The `switchboard-load` binary: parses the command line, runs a simulation (default), a
 //! fan-out measurement or a bulk ingestion against a running service, shows progress, and
-//! prints the summary (and writes JSON with `--json FILE`).
+//! prints the summary (and writes JSON with `--json FILE`); or `demo`, which starts the
+//! service itself with the simulation at a gentle rate until Ctrl-C.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use switchboard_load::demo::{self, DemoOptions};
 use switchboard_load::fanout::{self, FanoutConfig};
 use switchboard_load::ingest::{self, IngestConfig};
 use switchboard_load::memory::MemorySource;
@@ -21,6 +23,7 @@ Example (a service started with SWITCHBOARD_JWT_SECRET=dev-secret):
       --server-pid $(pgrep -n switchboard) --json run.json
   switchboard-load fanout --jwt-secret dev-secret --sockets 2000 --publish-rate 100
   switchboard-load ingest --jwt-secret dev-secret --messages 100000 --conversations 100000
+  switchboard-load demo     (the service itself, simulated users, console links; Ctrl-C stops)
 
 Latency is measured from just before POST /api/messages to the ConversationAssigned event
 received on the moderator's socket, matched by message id. Raise `ulimit -n` for thousands
@@ -44,6 +47,10 @@ enum Command {
     Fanout(FanoutArgs),
     /// Ingest many messages as fast as possible; the server's memory before and after.
     Ingest(IngestArgs),
+    /// Start the service in-process on a throwaway SQLite database with a populated
+    /// directory and gently simulated moderators and clients; prints console and dashboard
+    /// links with tokens. Ctrl-C stops it.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -85,38 +92,11 @@ struct RunArgs {
     /// A supervisor token (minted from --jwt-secret when omitted).
     #[arg(long, env = "SWITCHBOARD_SUPERVISOR_TOKEN", hide_env_values = true)]
     supervisor_token: Option<String>,
-    /// Moderators 1..=N, each with its own socket on private-moderator.{id}.
-    #[arg(long, default_value_t = 50)]
-    moderators: u64,
-    /// Profiles 1..=M.
-    #[arg(long, default_value_t = 100)]
-    profiles: u64,
-    /// Clients 1..=K (a client waits for its reply before writing again).
-    #[arg(long, default_value_t = 10_000)]
-    clients: u64,
-    /// Client messages per second, all clients together.
-    #[arg(long, default_value_t = 50.0)]
-    rate: f64,
+    #[command(flatten)]
+    simulation: SimulationArgs,
     /// How long clients send, like 30s or 2m.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     duration: Duration,
-    /// Mean time a moderator thinks between typing and replying (±50 %).
-    #[arg(long, default_value = "1500ms", value_parser = humantime::parse_duration)]
-    think_time: Duration,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Chance per conversation that a moderator first sits idle for --idle-time.
-    #[arg(long, default_value_t = 0.02)]
-    idle_probability: f64,
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    idle_time: Duration,
-    /// Chance per reply (or per idle second in the queue) of a break: disconnect or leave
-    /// the queue, wait --break-time, connect again.
-    #[arg(long, default_value_t = 0.01)]
-    break_probability: f64,
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    break_time: Duration,
     /// Time after the clients stop for assignments and replies in flight to arrive.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     drain: Duration,
@@ -135,6 +115,74 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Who is simulated and how they behave; each flag left out keeps the default of the
+/// subcommand (`run`: `LoadConfig::default()`, `demo`: `LoadConfig::gentle()`).
+#[derive(Debug, Args, Clone, Default)]
+struct SimulationArgs {
+    /// Moderators 1..=N, each with its own socket on private-moderator.{id} [run: 50, demo: 12].
+    #[arg(long)]
+    moderators: Option<u64>,
+    /// Profiles 1..=M [run: 100, demo: 30].
+    #[arg(long)]
+    profiles: Option<u64>,
+    /// Clients 1..=K; a client waits for its reply before writing again [run: 10000, demo: 200].
+    #[arg(long)]
+    clients: Option<u64>,
+    /// Client messages per second, all clients together [run: 50, demo: 2].
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Mean time a moderator thinks between typing and replying, ±50 % [run: 1500ms, demo: 4s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    think_time: Option<Duration>,
+    /// Seed of every random choice [run: 1, demo: 7].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Chance per conversation that a moderator first sits idle for --idle-time [run: 0.02, demo: 0.05].
+    #[arg(long)]
+    idle_probability: Option<f64>,
+    /// [run: 5s, demo: 15s]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_time: Option<Duration>,
+    /// Chance per reply (or per idle second in the queue) of a break: disconnect or leave
+    /// the queue, wait --break-time, connect again [run: 0.01, demo: 0.03].
+    #[arg(long)]
+    break_probability: Option<f64>,
+    /// [run: 5s, demo: 20s]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    break_time: Option<Duration>,
+}
+
+impl SimulationArgs {
+    /// `base` with every flag that was given.
+    fn apply(&self, base: LoadConfig) -> LoadConfig {
+        LoadConfig {
+            moderators: self.moderators.unwrap_or(base.moderators),
+            profiles: self.profiles.unwrap_or(base.profiles),
+            clients: self.clients.unwrap_or(base.clients),
+            rate_per_second: self.rate.unwrap_or(base.rate_per_second),
+            think_time: self.think_time.unwrap_or(base.think_time),
+            seed: self.seed.unwrap_or(base.seed),
+            idle_probability: self.idle_probability.unwrap_or(base.idle_probability),
+            idle_time: self.idle_time.unwrap_or(base.idle_time),
+            break_probability: self.break_probability.unwrap_or(base.break_probability),
+            break_time: self.break_time.unwrap_or(base.break_time),
+            ..base
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the demo's data in this database instead of a throwaway SQLite file.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Where the service listens (127.0.0.1:0 for any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    #[command(flatten)]
+    simulation: SimulationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,23 +245,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         platform_token: args.platform_token.clone(),
         supervisor_token: args.supervisor_token.clone(),
         app_key: args.service.app_key.clone(),
-        moderators: args.moderators,
-        profiles: args.profiles,
-        clients: args.clients,
-        rate_per_second: args.rate,
-        think_time: args.think_time,
-        seed: args.seed,
-        idle_probability: args.idle_probability,
-        idle_time: args.idle_time,
-        break_probability: args.break_probability,
-        break_time: args.break_time,
         register_directory: !args.skip_directory,
-        first_message_id: default_first_message_id(),
         connect_concurrency: args.connect_concurrency,
         max_in_flight: args.max_in_flight,
         memory: Some(args.service.memory()),
+        ..args.simulation.apply(LoadConfig::default())
     };
-    eprintln!("registering the directory and connecting {} moderator sockets…", args.moderators);
+    eprintln!("registering the directory and connecting {} moderator sockets…", config.moderators);
     let simulation = Simulation::start(config).await?;
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(args.duration.as_secs().max(1)) };
     bar.set_style(
@@ -247,10 +285,28 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     write_json(args.json.as_ref(), &report.to_json()?)
 }
 
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (use --listen 127.0.0.1:0 for any free port)", args.listen))?;
+    let options =
+        DemoOptions { database_url: args.database_url, simulation: args.simulation.apply(LoadConfig::gentle()) };
+    // The demo is the service as `serve` configures it (switchboard.toml, SWITCHBOARD_*),
+    // with its own database and listener.
+    let settings = switchboard::Settings::load(None)?;
+    eprintln!("starting the service and connecting {} simulated moderators…", options.simulation.moderators);
+    let demo = demo::start(settings, listener, options).await?;
+    println!("{}", demo.banner());
+    switchboard::app::shutdown_signal().await;
+    eprintln!("stopping the demo");
+    demo.stop().await
+}
+
 async fn main_async(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => run(cli.run).await,
         Some(Command::Run(args)) => run(args).await,
+        Some(Command::Demo(args)) => demo(args).await,
         Some(Command::Fanout(args)) => {
             let report = fanout::run(FanoutConfig {
                 url: args.service.url.clone(),
@@ -315,7 +371,14 @@ mod tests {
         let cli = Cli::try_parse_from(["switchboard-load", "--moderators", "3", "--rate", "5", "--duration", "2s"])
             .expect("parses");
         assert!(cli.command.is_none());
-        assert_eq!((cli.run.moderators, cli.run.duration), (3, Duration::from_secs(2)));
+        assert_eq!((cli.run.simulation.moderators, cli.run.duration), (Some(3), Duration::from_secs(2)));
+        assert_eq!(cli.run.simulation.apply(LoadConfig::default()).moderators, 3);
+        assert_eq!(cli.run.simulation.apply(LoadConfig::default()).profiles, LoadConfig::default().profiles);
+        let cli = Cli::try_parse_from(["switchboard-load", "demo", "--rate", "5", "--listen", "127.0.0.1:0"])
+            .expect("parses");
+        let Some(Command::Demo(args)) = cli.command else { panic!("not the demo: {cli:?}") };
+        let config = args.simulation.apply(LoadConfig::gentle());
+        assert_eq!((config.rate_per_second, config.moderators), (5.0, LoadConfig::gentle().moderators));
         let cli = Cli::try_parse_from(["switchboard-load", "fanout", "--sockets", "10"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Fanout(FanoutArgs { sockets: 10, .. }))));
     }

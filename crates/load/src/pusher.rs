@@ -207,6 +207,23 @@ pub async fn subscribe(
     }
 }
 
+/// Opens a socket and subscribes it to the private `channel` with `token`: what every
+/// simulated console does first.
+///
+/// # Errors
+/// The connection, the handshake, the auth or the subscription failed.
+pub async fn connect_and_subscribe(
+    ws_url: &str,
+    http: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    channel: &str,
+) -> anyhow::Result<Socket> {
+    let (mut socket, socket_id) = connect(ws_url).await?;
+    subscribe(&mut socket, http, base_url, token, &socket_id, channel).await?;
+    Ok(socket)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,14 +6,14 @@
 //! nothing here reads the service's database or memory. Used by the `switchboard-load`
 //! binary and, at a gentle rate, by `switchboard demo`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use futures_util::stream::{self, StreamExt as _};
 use futures_util::SinkExt as _;
+use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -22,8 +22,12 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
+use reqwest::Method;
+
+use crate::api::{Api, Directory, Tally};
 use crate::ledger::{self, new_histogram, Ledger, Outcome};
 use crate::memory::MemorySource;
+use crate::pace::{Pacer, PACE_TICK};
 use crate::pusher::{self, Frame};
 use crate::report::{Memory, Percentiles, Report, RunParameters, Spread};
 use crate::tokens::{Role, TokenMinter};
@@ -109,10 +113,40 @@ impl Default for LoadConfig {
     }
 }
 
-/// Milliseconds since the epoch × 1,000: unique across runs a millisecond apart.
+impl LoadConfig {
+    /// The demo's pace: a dozen moderators who think for seconds and take breaks, a couple of
+    /// messages a second, so that a person watching the console can follow what happens.
+    #[must_use]
+    pub fn gentle() -> Self {
+        LoadConfig {
+            moderators: 12,
+            profiles: 30,
+            clients: 200,
+            rate_per_second: 2.0,
+            think_time: Duration::from_secs(4),
+            seed: 7,
+            idle_probability: 0.05,
+            idle_time: Duration::from_secs(15),
+            break_probability: 0.03,
+            break_time: Duration::from_secs(20),
+            connect_concurrency: 8,
+            max_in_flight: 16,
+            ..LoadConfig::default()
+        }
+    }
+}
+
+/// The first message id of a run starting now (see [`first_message_id_at`]).
 #[must_use]
 pub fn default_first_message_id() -> u64 {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |elapsed| elapsed.as_millis() as u64);
+    first_message_id_at(SystemTime::now())
+}
+
+/// Milliseconds since the epoch × 1,000: runs started a millisecond apart on one database
+/// never reuse an id unless one sends more than 1,000 messages per millisecond of head start.
+#[must_use]
+pub fn first_message_id_at(start: SystemTime) -> u64 {
+    let millis = start.duration_since(UNIX_EPOCH).map_or(1, |elapsed| elapsed.as_millis() as u64);
     millis.saturating_mul(1000)
 }
 
@@ -129,15 +163,15 @@ pub struct Progress {
 
 struct Shared {
     config: LoadConfig,
-    http: reqwest::Client,
+    api: Api,
     minter: Option<TokenMinter>,
     platform_token: String,
     ws_url: String,
     ledger: Mutex<Ledger>,
     ingest_answer: Mutex<Histogram<u64>>,
     queue_wait: Mutex<Histogram<u64>>,
-    errors: Mutex<BTreeMap<String, u64>>,
-    events: Mutex<BTreeMap<String, u64>>,
+    errors: Tally,
+    events: Tally,
     busy_clients: Vec<AtomicBool>,
     replies: Vec<AtomicU64>,
     sent: AtomicU64,
@@ -147,15 +181,7 @@ struct Shared {
 
 impl Shared {
     fn error(&self, kind: impl Into<String>) {
-        if let Ok(mut errors) = self.errors.lock() {
-            *errors.entry(kind.into()).or_insert(0) += 1;
-        }
-    }
-
-    fn event(&self, name: &str) {
-        if let Ok(mut events) = self.events.lock() {
-            *events.entry(name.to_owned()).or_insert(0) += 1;
-        }
+        self.errors.add(kind);
     }
 
     fn free_client(&self, client_id: u64) {
@@ -171,74 +197,23 @@ impl Shared {
         }
     }
 
-    /// Sends a request; answers the status and the JSON body, or records the failure.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Option<(u16, Value)> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.config.url)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let text = response.text().await.unwrap_or_default();
-                let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                Some((status, value))
-            }
-            Err(error) => {
-                let kind = if error.is_timeout() {
-                    "timeout"
-                } else if error.is_connect() {
-                    "connect"
-                } else {
-                    "transport"
-                };
-                self.error(format!("{method} {} {kind}", route_template(path)));
-                None
-            }
-        }
-    }
-
-    /// Like `call`, recording any answer outside `expected` as an error kind.
+    /// Sends a request expecting `expected`; records any other outcome as an error kind.
     async fn expect(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         token: &str,
         body: Option<Value>,
         expected: u16,
     ) -> Option<Value> {
-        let (status, value) = self.call(method.clone(), path, token, body).await?;
-        if status == expected {
-            Some(value)
-        } else {
-            self.error(error_kind(method.as_str(), path, status, &value));
-            None
+        match self.api.expect(method, path, token, body.as_ref(), expected).await {
+            Ok(value) => Some(value),
+            Err(kind) => {
+                self.error(kind);
+                None
+            }
         }
     }
-}
-
-/// `"POST /moderateur/typing 409 client_locked"`: the kind an unexpected answer is counted under.
-#[must_use]
-pub fn error_kind(method: &str, path: &str, status: u16, body: &Value) -> String {
-    let code = body["error"]["code"].as_str().unwrap_or("-");
-    format!("{method} {} {status} {code}", route_template(path))
-}
-
-/// A path with its ids replaced by `{id}`, so error kinds do not multiply per id.
-#[must_use]
-pub fn route_template(path: &str) -> String {
-    path.split('/')
-        .map(
-            |segment| if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) { "{id}" } else { segment },
-        )
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// A running simulation.
@@ -260,7 +235,7 @@ impl Simulation {
     /// Tokens cannot be made, the directory cannot be registered, or no socket connects.
     pub async fn start(config: LoadConfig) -> anyhow::Result<Simulation> {
         let url = config.url.trim_end_matches('/').to_owned();
-        let config = LoadConfig { url, ..config };
+        let config = LoadConfig { url: url.clone(), ..config };
         let minter =
             config.jwt_secret.as_deref().map(|secret| TokenMinter::new(secret, Duration::from_secs(24 * 3600)));
         let mint = |role: Role, given: &Option<String>| -> anyhow::Result<String> {
@@ -292,21 +267,26 @@ impl Simulation {
             busy_clients: (0..config.clients).map(|_| AtomicBool::new(false)).collect(),
             replies: (0..config.moderators).map(|_| AtomicU64::new(0)).collect(),
             config,
-            http,
+            api: Api::new(http, &url),
             minter,
             platform_token,
             ws_url,
             ledger: Mutex::new(Ledger::default()),
             ingest_answer: Mutex::new(new_histogram()),
             queue_wait: Mutex::new(new_histogram()),
-            errors: Mutex::new(BTreeMap::new()),
-            events: Mutex::new(BTreeMap::new()),
+            errors: Tally::default(),
+            events: Tally::default(),
             sent: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
         });
         if shared.config.register_directory {
-            register_directory(&shared).await?;
+            let directory = Directory {
+                moderators: (1..=shared.config.moderators).collect(),
+                profiles: (1..=shared.config.profiles).collect(),
+                clients: (1..=shared.config.clients).collect(),
+            };
+            shared.api.register_directory(&shared.platform_token, &directory, REGISTER_CONCURRENCY).await?;
         }
 
         let (stop, stop_receiver) = watch::channel(false);
@@ -337,11 +317,10 @@ impl Simulation {
         }
         if shared.config.moderators > 0 && subscribed == 0 {
             let _ = stop.send(true);
-            let errors = shared.errors.lock().map(|errors| format!("{errors:?}")).unwrap_or_default();
-            bail!("no moderator socket could subscribe: {errors}");
+            bail!("no moderator socket could subscribe: {:?}", shared.errors.snapshot());
         }
         let memory_before = match &shared.config.memory {
-            Some(source) => source.read(&shared.http).await,
+            Some(source) => source.read(&shared.api.http).await,
             None => None,
         };
         let rng = StdRng::seed_from_u64(shared.config.seed);
@@ -371,7 +350,7 @@ impl Simulation {
             accepted: shared.accepted.load(Ordering::Relaxed),
             assigned,
             replies: shared.replies.iter().map(|count| count.load(Ordering::Relaxed)).sum(),
-            errors: shared.errors.lock().map(|errors| errors.values().sum()).unwrap_or_default(),
+            errors: shared.errors.total(),
             p99_ms,
         }
     }
@@ -393,7 +372,7 @@ impl Simulation {
         }
         let shared = &self.shared;
         let memory_after = match &shared.config.memory {
-            Some(source) => source.read(&shared.http).await,
+            Some(source) => source.read(&shared.api.http).await,
             None => None,
         };
         let config = &shared.config;
@@ -433,8 +412,8 @@ impl Simulation {
             mismatched_events: counts.mismatched,
             replies: replies.iter().sum(),
             replies_per_moderator: Spread::of(&replies),
-            events_by_name: shared.events.lock().map(|events| events.clone()).unwrap_or_default(),
-            errors: shared.errors.lock().map(|errors| errors.clone()).unwrap_or_default(),
+            events_by_name: shared.events.snapshot(),
+            errors: shared.errors.snapshot(),
             server_memory: Memory {
                 source: config.memory.as_ref().map(MemorySource::describe).unwrap_or_default(),
                 before_bytes: self.memory_before,
@@ -451,39 +430,6 @@ impl Drop for Simulation {
     }
 }
 
-async fn register_directory(shared: &Arc<Shared>) -> anyhow::Result<()> {
-    let config = &shared.config;
-    let mut requests: Vec<(String, Value)> = Vec::new();
-    for id in 1..=config.moderators {
-        requests.push((format!("/api/moderators/{id}"), json!({"name": format!("Moderator {id}")})));
-    }
-    for id in 1..=config.profiles {
-        requests.push((format!("/api/profiles/{id}"), json!({"name": format!("Profile {id}"), "active": true})));
-    }
-    for id in 1..=config.clients {
-        requests.push((format!("/api/clients/{id}"), json!({"name": format!("Client {id}")})));
-    }
-    let failures: Vec<String> = stream::iter(requests)
-        .map(|(path, body)| {
-            let shared = shared.clone();
-            async move {
-                match shared.call(reqwest::Method::PUT, &path, &shared.platform_token, Some(body)).await {
-                    Some((200, _)) => None,
-                    Some((status, body)) => Some(format!("PUT {path}: {status} {body}")),
-                    None => Some(format!("PUT {path}: no answer")),
-                }
-            }
-        })
-        .buffer_unordered(REGISTER_CONCURRENCY)
-        .filter_map(|failure| async move { failure })
-        .collect()
-        .await;
-    if let Some(first) = failures.first() {
-        bail!("{} directory requests failed, the first: {first}", failures.len());
-    }
-    Ok(())
-}
-
 /// The clients: messages at the configured total rate, each from a client without an
 /// unanswered message, to a random profile.
 async fn run_clients(shared: Arc<Shared>, mut rng: StdRng, stop: watch::Receiver<bool>) {
@@ -492,13 +438,9 @@ async fn run_clients(shared: Arc<Shared>, mut rng: StdRng, stop: watch::Receiver
         return;
     }
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
-    let started = Instant::now();
-    let mut due_sent = 0u64;
+    let mut pacer = Pacer::start(config.rate_per_second, Instant::now());
     while !*stop.borrow() {
-        let due = (started.elapsed().as_secs_f64() * config.rate_per_second) as u64;
-        while due_sent < due {
-            let sequence = due_sent;
-            due_sent += 1;
+        for sequence in pacer.due(Instant::now()) {
             let Some(client_id) = pick_free_client(&shared, &mut rng) else {
                 shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -512,7 +454,7 @@ async fn run_clients(shared: Arc<Shared>, mut rng: StdRng, stop: watch::Receiver
                 drop(permit);
             });
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::sleep(PACE_TICK).await;
     }
     // Let the messages in flight finish before the report counts them.
     let _ = in_flight.acquire_many(config.max_in_flight.max(1) as u32).await;
@@ -541,10 +483,10 @@ async fn send_message(shared: &Shared, message_id: u64, client_id: u64, profile_
     if let Ok(mut ledger) = shared.ledger.lock() {
         ledger.sent(message_id, client_id, profile_id, sent_at);
     }
-    let answer = shared.call(reqwest::Method::POST, "/api/messages", &shared.platform_token, Some(body)).await;
+    let answer = shared.api.post_message(&shared.platform_token, &body).await;
     let answered_at = Instant::now();
     match answer {
-        Some((202, value)) => {
+        Ok(value) => {
             shared.accepted.fetch_add(1, Ordering::Relaxed);
             if value["duplicate"] == true {
                 shared.error("POST /api/messages 202 duplicate");
@@ -553,10 +495,8 @@ async fn send_message(shared: &Shared, message_id: u64, client_id: u64, profile_
                 ledger::record(&mut histogram, answered_at - sent_at);
             }
         }
-        other => {
-            if let Some((status, value)) = other {
-                shared.error(error_kind("POST", "/api/messages", status, &value));
-            }
+        Err(kind) => {
+            shared.error(kind);
             if let Ok(mut ledger) = shared.ledger.lock() {
                 ledger.refused(message_id);
             }
@@ -601,12 +541,7 @@ async fn run_moderator(
     let channel = format!("private-moderator.{id}");
     let socket = {
         let _permit = handshakes.acquire().await;
-        async {
-            let (mut socket, socket_id) = pusher::connect(&shared.ws_url).await?;
-            pusher::subscribe(&mut socket, &shared.http, &shared.config.url, &token, &socket_id, &channel).await?;
-            anyhow::Ok(socket)
-        }
-        .await
+        pusher::connect_and_subscribe(&shared.ws_url, &shared.api.http, &shared.config.url, &token, &channel).await
     };
     let socket = match socket {
         Ok(socket) => {
@@ -651,7 +586,7 @@ async fn run_moderator(
                 break;
             }
             Some(Frame::Event { name, data, .. }) => {
-                shared.event(&name);
+                shared.events.add(name.as_str());
                 handle_event(&shared, &view, &work, &name, &data, received_at);
             }
             Some(Frame::Error { message }) => shared.error(format!("pusher:error {message}")),
@@ -726,7 +661,6 @@ async fn run_worker(
     view: Arc<ModeratorView>,
     mut stop: watch::Receiver<bool>,
 ) {
-    use reqwest::Method;
     let config = shared.config.clone();
     connect(&shared, &token, &view).await;
     loop {
@@ -792,7 +726,7 @@ async fn connect(shared: &Shared, token: &str, view: &ModeratorView) {
     if let Ok(mut since) = view.connecting_since.lock() {
         *since = Some(Instant::now());
     }
-    let _ = shared.expect(reqwest::Method::POST, "/moderateur/connect", token, None, 200).await;
+    let _ = shared.expect(Method::POST, "/moderateur/connect", token, None, 200).await;
 }
 
 /// Sleeps `duration`; answers whether the run stopped meanwhile.
@@ -816,17 +750,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_kinds_name_the_route_not_the_ids() {
-        let body = json!({"error": {"code": "client_locked", "message": "x"}});
-        assert_eq!(error_kind("POST", "/moderateur/typing", 409, &body), "POST /moderateur/typing 409 client_locked");
-        assert_eq!(error_kind("PUT", "/api/profiles/17", 500, &Value::Null), "PUT /api/profiles/{id} 500 -");
-        assert_eq!(route_template("/api/clients/12/x"), "/api/clients/{id}/x");
-    }
-
-    #[test]
     fn message_ids_of_two_runs_do_not_overlap() {
-        let first = default_first_message_id();
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(default_first_message_id() >= first + 1000);
+        let start = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let first = first_message_id_at(start);
+        assert_eq!(first_message_id_at(start + Duration::from_millis(1)), first + 1000);
+        assert_eq!(first_message_id_at(start + Duration::from_micros(999)), first, "the same millisecond");
     }
 }

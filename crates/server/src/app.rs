@@ -12,14 +12,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use switchboard_engine::{Command, ModeratorId};
 use switchboard_pusher::{PusherConfig, Realtime};
-use switchboard_store::{Store, SystemClock, Writer, WriterConfig, WriterHandle};
+use switchboard_store::{Clock, Store, Writer, WriterConfig, WriterHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Caller, Tokens};
 use crate::config::Settings;
-use crate::http::{self, AppContext, AppState};
+use crate::http;
+use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
 use crate::monitor;
 use crate::realtime::{run_presence, Presence, PusherSink};
@@ -193,15 +194,17 @@ async fn forget_realtime_connections(writer: &WriterHandle) -> anyhow::Result<()
     Ok(())
 }
 
-/// Starts the service on `listener`.
+/// Starts the service on `listener`. `clock` is the one source of the present: the writer
+/// stamps every command with it and the HTTP layer reads it for request times and token
+/// expiry, so a test that moves a manual clock moves the whole service.
 ///
 /// # Errors
 /// Storage, credentials or the Pusher configuration failed.
-pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Server> {
+pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
     let addr = listener.local_addr().context("the listener has no address")?;
     let store = open_store(&settings).await?;
     let credentials = credentials(&store, &settings).await?;
-    let tokens = Tokens::new(&credentials.jwt_secret);
+    let tokens = Tokens::new(&credentials.jwt_secret, clock.clone());
 
     let (presence, presence_changes) = Presence::new();
     let pusher_config = PusherConfig::new(
@@ -216,7 +219,7 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));
     // The store's bounds: 4,096 queued commands (back-pressure beyond), 512 per transaction.
     let writer_config = WriterConfig::new(settings.engine.clone());
-    let (writer, writer_task) = Writer::start(store.clone(), writer_config, Arc::new(SystemClock), sink.clone())
+    let (writer, writer_task) = Writer::start(store.clone(), writer_config, clock.clone(), sink.clone())
         .await
         .context("cannot start the writer")?;
     forget_realtime_connections(&writer).await?;
@@ -230,10 +233,11 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
         writer: writer.clone(),
         store,
         tokens: tokens.clone(),
+        clock,
         realtime: realtime.clone(),
         metrics: Arc::new(Metrics::new(sink)),
         openapi: OnceLock::new(),
-        console: http::console::ConsoleSettings {
+        console: ConsoleSettings {
             pusher_app_key: credentials.pusher_app_key.clone(),
             event_namespace: settings.event_namespace.clone(),
         },
@@ -262,6 +266,28 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
     });
     tracing::info!(%addr, "listening");
     Ok(Server { addr, credentials, tokens, writer, realtime, stop, task })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: what `serve` and the load tool's demo stop on.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 #[cfg(test)]

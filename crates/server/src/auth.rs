@@ -2,13 +2,16 @@
 //! `role` and `exp`, as the host platform mints them with the shared secret.
 //!
 //! This module owns minting and verifying only; which route needs which role is decided in
-//! `http::auth`, and nothing here knows HTTP.
+//! `http::auth`, and nothing here knows HTTP. Expiry is judged by the service's clock (the
+//! writer's), not by the system's, so a test that moves a manual clock expires tokens too.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use switchboard_engine::ModeratorId;
+use switchboard_store::Clock;
 
 /// Clock skew tolerated on `exp` between the host platform and this service.
 pub const EXPIRY_LEEWAY_SECONDS: u64 = 5;
@@ -90,6 +93,8 @@ pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// The present for `exp`, both when minting and when verifying.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -100,15 +105,22 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     #[must_use]
-    pub fn new(secret: &str) -> Self {
+    pub fn new(secret: &str, clock: Arc<dyn Clock>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = EXPIRY_LEEWAY_SECONDS;
+        // `exp` must be there, but jsonwebtoken would compare it with the system clock:
+        // `verify` compares it with `clock` instead.
         validation.set_required_spec_claims(&["exp"]);
+        validation.validate_exp = false;
         Tokens {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            clock,
         }
+    }
+
+    fn now_seconds(&self) -> u64 {
+        self.clock.now().as_millis() / 1000
     }
 
     /// A token for `caller` valid for `ttl` from now.
@@ -116,7 +128,7 @@ impl Tokens {
     /// # Errors
     /// Only if signing itself fails, which HS256 with a byte secret does not.
     pub fn mint(&self, caller: Caller, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = Duration::from_secs(self.now_seconds());
         let claims = Claims {
             sub: match caller {
                 Caller::Moderator(id) => Some(id.0.to_string()),
@@ -133,11 +145,10 @@ impl Tokens {
     /// # Errors
     /// See [`TokenError`].
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|error| match error.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid,
-        })?;
-        let claims = data.claims;
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?.claims;
+        if claims.exp.saturating_add(EXPIRY_LEEWAY_SECONDS) < self.now_seconds() {
+            return Err(TokenError::Expired);
+        }
         match Role::parse(&claims.role).ok_or(TokenError::UnknownRole)? {
             Role::Platform => Ok(Caller::Platform),
             Role::Supervisor => Ok(Caller::Supervisor),
@@ -163,10 +174,17 @@ pub fn parse_positive_id(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_engine::Timestamp;
+    use switchboard_store::testing::ManualClock;
+    use switchboard_store::SystemClock;
+
+    fn system_tokens(secret: &str) -> Tokens {
+        Tokens::new(secret, Arc::new(SystemClock))
+    }
 
     #[test]
     fn round_trip_for_each_role() {
-        let tokens = Tokens::new("secret");
+        let tokens = system_tokens("secret");
         for caller in [Caller::Moderator(ModeratorId(7)), Caller::Platform, Caller::Supervisor] {
             let token = tokens.mint(caller, Duration::from_secs(60)).expect("mint");
             assert_eq!(tokens.verify(&token), Ok(caller));
@@ -175,8 +193,8 @@ mod tests {
 
     #[test]
     fn forged_expired_and_malformed_are_refused() {
-        let tokens = Tokens::new("secret");
-        let other = Tokens::new("other").mint(Caller::Supervisor, Duration::from_secs(60)).expect("mint");
+        let tokens = system_tokens("secret");
+        let other = system_tokens("other").mint(Caller::Supervisor, Duration::from_secs(60)).expect("mint");
         assert_eq!(tokens.verify(&other), Err(TokenError::Invalid));
         assert_eq!(tokens.verify("not.a.token"), Err(TokenError::Invalid));
         assert_eq!(tokens.verify(""), Err(TokenError::Invalid));
@@ -199,6 +217,17 @@ mod tests {
         let claims = Claims { sub: None, role: "supervisor".into(), exp: far };
         let hs512 = encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(tokens.verify(&hs512), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn expiry_follows_the_service_clock_with_its_leeway() {
+        let clock = ManualClock::new(Timestamp(1_000_000_000_000));
+        let tokens = Tokens::new("secret", clock.clone());
+        let token = tokens.mint(Caller::Platform, Duration::from_secs(60)).expect("mint");
+        clock.advance(Duration::from_secs(60 + EXPIRY_LEEWAY_SECONDS));
+        assert_eq!(tokens.verify(&token), Ok(Caller::Platform), "still within the leeway");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(tokens.verify(&token), Err(TokenError::Expired));
     }
 
     #[test]

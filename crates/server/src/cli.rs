@@ -1,5 +1,6 @@
-//! The command line: `switchboard [serve]`, `switchboard token`, `switchboard demo`, `switchboard migrate`, and
-//! what each does. Parsing only; `main.rs` runs them.
+//! The command line: `switchboard [serve]`, `switchboard token`, `switchboard migrate`,
+//! `switchboard keys` (and `switchboard demo`, which only points to the load tool's demo),
+//! and what each does. Parsing only; `main.rs` runs them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +14,17 @@ Configuration: switchboard.toml in the working directory (or --config FILE), the
 SWITCHBOARD_<KEY> environment variables, which win (SWITCHBOARD_INACTIVITY_THRESHOLD=2s).
 Durations are written like 30s, 5m, 250ms. Run `switchboard keys` for every key.
 Logs: RUST_LOG=debug for more, SWITCHBOARD_LOG_FORMAT=json for JSON lines.";
+
+/// The one command that starts the demo (the load tool's), from a checkout of the workspace.
+pub const DEMO_COMMAND: &str = "cargo run --release -p switchboard-load -- demo";
+
+/// What `switchboard demo` prints before exiting with status 2.
+#[must_use]
+pub fn demo_moved_message() -> String {
+    format!(
+        "The demo is now part of the load tool, so that the service's binary does not carry the simulated\nplatform. From the repository, run:\n\n    {DEMO_COMMAND}\n"
+    )
+}
 
 /// Switchboard: assigns chat profiles to moderators, in real time.
 #[derive(Debug, Parser)]
@@ -43,28 +55,13 @@ pub enum Commands {
         #[arg(long, default_value = "12h", value_parser = parse_ttl)]
         ttl: Duration,
     },
-    /// Start the service with a populated directory and simulated moderators and clients,
-    /// on a throwaway SQLite database unless --database-url is given; prints console and
-    /// dashboard links with tokens. Ctrl-C stops it.
+    /// The demo moved to the load tool, so that this binary does not carry the simulated
+    /// platform: prints the command to run instead and exits with status 2.
+    #[command(disable_help_flag = true)]
     Demo {
-        /// Keep the demo's data in this database instead of a throwaway SQLite file.
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        /// Listen here instead of the configured `listen`.
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<std::net::SocketAddr>,
-        /// Simulated moderators.
-        #[arg(long, default_value_t = 12)]
-        moderators: u64,
-        /// Profiles.
-        #[arg(long, default_value_t = 30)]
-        profiles: u64,
-        /// Simulated clients.
-        #[arg(long, default_value_t = 200)]
-        clients: u64,
-        /// Client messages per second, all clients together.
-        #[arg(long, default_value_t = 2.0)]
-        rate: f64,
+        /// Whatever the old `switchboard demo` took; ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        ignored: Vec<String>,
     },
     /// Apply the database schema and exit.
     Migrate,
@@ -122,5 +119,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["switchboard", "token", "--role", "platform", "--ttl", "0s"]).is_err());
+    }
+
+    #[test]
+    fn the_old_demo_command_still_parses_with_its_old_flags() {
+        for arguments in
+            [&["switchboard", "demo"][..], &["switchboard", "demo", "--rate", "5", "--listen", "127.0.0.1:0"]]
+        {
+            let cli = Cli::try_parse_from(arguments).expect("parses");
+            assert!(matches!(cli.command, Some(Commands::Demo { .. })), "{arguments:?}");
+        }
+        assert!(demo_moved_message().contains(DEMO_COMMAND));
     }
 }

@@ -9,13 +9,15 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod openapi;
+pub mod prometheus;
 pub mod realtime;
 pub mod writer_metrics;
 
 pub use app::{start, Server};
 pub use config::Settings;
+/// `start` takes the clock: `SystemClock` in production, the store's `ManualClock` in tests.
+pub use switchboard_store::{Clock, SystemClock};

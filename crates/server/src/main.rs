@@ -1,17 +1,24 @@
 //! The `switchboard` binary: parses the command line, sets up logging, and runs `serve`
-//! (the default), `token`, `demo`, `migrate` or `keys`.
+//! (the default), `token`, `migrate` or `keys`; `demo` only names the load tool's demo and
+//! exits with status 2.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use switchboard::auth::{parse_positive_id, Caller, Role, Tokens};
 use switchboard::cli::{Cli, Commands};
 use switchboard::config::{Settings, ENV_PREFIX, KEYS};
+use switchboard::SystemClock;
 use switchboard_engine::ModeratorId;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Commands::Demo { .. }) = cli.command {
+        eprint!("{}", switchboard::cli::demo_moved_message());
+        return ExitCode::from(2);
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -76,72 +83,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Caller::Moderator(ModeratorId(id))
                 }
             };
-            println!("{}", Tokens::new(&secret).mint(caller, ttl)?);
+            println!("{}", Tokens::new(&secret, Arc::new(SystemClock)).mint(caller, ttl)?);
             Ok(())
         }
-        Commands::Demo { database_url, listen, moderators, profiles, clients, rate } => {
-            let options = switchboard::demo::DemoOptions {
-                database_url,
-                moderators,
-                profiles,
-                clients,
-                rate_per_second: rate,
-                ..switchboard::demo::DemoOptions::default()
-            };
-            demo(settings, listen, options).await
-        }
-        Commands::Keys => Ok(()),
+        Commands::Keys | Commands::Demo { .. } => Ok(()),
     }
-}
-
-async fn demo(
-    settings: Settings,
-    listen: Option<std::net::SocketAddr>,
-    options: switchboard::demo::DemoOptions,
-) -> anyhow::Result<()> {
-    let address = listen.unwrap_or(settings.listen);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address} (use --listen 127.0.0.1:0 for any free port)"))?;
-    let demo = switchboard::demo::start(settings, listener, options).await?;
-    println!("{}", demo.banner());
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received: stopping the demo");
-    demo.stop().await
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (set `listen` or {ENV_PREFIX}LISTEN)", settings.listen))?;
-    let mut server = switchboard::start(settings, listener).await?;
+    let mut server = switchboard::start(settings, listener, Arc::new(SystemClock)).await?;
     println!("{}", server.banner());
     tokio::select! {
-        () = shutdown_signal() => {
+        () = switchboard::app::shutdown_signal() => {
             tracing::info!("shutdown signal received");
             server.shutdown().await
         }
         result = server.wait() => result,
-    }
-}
-
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

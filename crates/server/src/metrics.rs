@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use axum::http::Method;
 use switchboard_engine::ModeratorState;
+use switchboard_pusher::Realtime;
+use switchboard_store::WriterHandle;
 
-use crate::http::AppState;
+use crate::prometheus::{counter, gauge};
 use crate::realtime::PusherSink;
 
 /// Upper bounds of the request-duration histogram, in seconds.
@@ -63,7 +65,7 @@ impl Metrics {
     }
 
     /// The whole exposition text.
-    pub async fn render(&self, state: &AppState) -> String {
+    pub async fn render(&self, writer: &WriterHandle, realtime: &Realtime) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP switchboard_http_requests_total HTTP requests answered, by method, route template and status.\n",
@@ -90,10 +92,9 @@ impl Metrics {
             let _ = writeln!(out, "switchboard_http_request_duration_seconds_count {}", histogram.count);
         }
 
-        crate::writer_metrics::render(&state.writer.metrics(), &mut out);
+        crate::writer_metrics::render(&writer.metrics(), &mut out);
 
-        let gauges = state
-            .writer
+        let gauges = writer
             .read(|engine| {
                 let mut by_state: BTreeMap<&'static str, u64> = [
                     ModeratorState::Offline,
@@ -122,7 +123,7 @@ impl Metrics {
             }
         }
 
-        let stats = state.realtime.stats();
+        let stats = realtime.stats();
         gauge(&mut out, "switchboard_open_sockets", "Open Pusher WebSocket connections.", stats.open_sockets);
         counter(
             &mut out,
@@ -178,16 +179,6 @@ fn resident_memory_bytes() -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// Writes one gauge with its help and type lines.
-pub(crate) fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
-}
-
-/// Writes one counter with its help and type lines.
-pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
 }
 
 fn escape(label: &str) -> String {

@@ -1,5 +1,5 @@
 //! `/openapi.json`: an OpenAPI 3.0 document built from the router's own route table
-//! (`http::RouteDoc`), so a route cannot be served without being described or described
+//! ([`RouteDoc`], which `http::routes::Routes` fills as it builds the router), so a route cannot be served without being described or described
 //! without being served. Request bodies' schemas are written here beside the input types'
 //! names; responses are described by status.
 
@@ -7,8 +7,26 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use axum::http::Method;
+
 use crate::auth::Role;
-use crate::http::RouteDoc;
+
+/// One documented route: the router registers it and `/openapi.json` describes it.
+#[derive(Clone, Debug)]
+pub struct RouteDoc {
+    pub method: Method,
+    /// axum syntax, which is also OpenAPI's: `/api/profiles/{id}`.
+    pub path: &'static str,
+    /// `None`: no bearer token needed.
+    pub role: Option<Role>,
+    pub summary: &'static str,
+    /// Name of the request body's schema (see [`schemas`]), if it takes one.
+    pub body: Option<&'static str>,
+    /// The success status.
+    pub success: u16,
+    /// Error statuses beyond those of every authenticated route (401, 403, 400/422).
+    pub errors: &'static [u16],
+}
 
 fn id() -> Value {
     json!({"type": "integer", "format": "int64", "minimum": 1})

@@ -8,30 +8,29 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::http::HeaderMap;
 use switchboard_engine::{Command, ModeratorId, ProfileId};
 use switchboard_pusher::{AuthDenied, Realtime, SubscriptionChange, SubscriptionHook};
 use switchboard_store::{EventSink, OutboxEvent, WriterHandle};
 use tokio::sync::mpsc;
 
-use crate::auth::{parse_positive_id, Caller, Tokens};
+use crate::auth::{parse_positive_id, Caller};
 
 /// The channel every supervisor may follow.
 pub const SUPERVISORS_CHANNEL: &str = "private-supervisors";
 const MODERATOR_PREFIX: &str = "private-moderator.";
 const PROFILE_PREFIX: &str = "private-profile.";
 
-/// Decides `/broadcasting/auth` from the bearer token and the channel.
+/// Decides `/broadcasting/auth` from the verified caller (the HTTP layer reads the bearer
+/// token) and the channel.
 #[derive(Clone)]
 pub struct ChannelPolicy {
-    tokens: Tokens,
     writer: WriterHandle,
 }
 
 impl ChannelPolicy {
     #[must_use]
-    pub fn new(tokens: Tokens, writer: WriterHandle) -> Self {
-        ChannelPolicy { tokens, writer }
+    pub fn new(writer: WriterHandle) -> Self {
+        ChannelPolicy { writer }
     }
 
     /// A supervisor may have any channel; a moderator its own channel and the channels of
@@ -39,9 +38,7 @@ impl ChannelPolicy {
     ///
     /// # Errors
     /// The refusal, with a message safe to show.
-    pub async fn authorize(&self, headers: &HeaderMap, channel: &str) -> Result<(), AuthDenied> {
-        let caller = crate::http::auth::caller(&self.tokens, headers)
-            .map_err(|_| AuthDenied::new("a valid bearer token is required"))?;
+    pub async fn authorize(&self, caller: Caller, channel: &str) -> Result<(), AuthDenied> {
         match caller {
             Caller::Supervisor => Ok(()),
             Caller::Platform => Err(AuthDenied::new("platform tokens may not subscribe to channels")),

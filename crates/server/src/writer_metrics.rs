@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use switchboard_store::{Histogram, WriterMetrics};
 
-use crate::metrics::{counter, gauge};
+use crate::prometheus::{counter, gauge};
 
 /// Appends the writer's series to `out`.
 pub fn render(metrics: &WriterMetrics, out: &mut String) {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{error_code, eventually, external_token, unix_now, Db, TestApp, JWT_SECRET};
+use common::{error_code, eventually, external_token, Db, TestApp, JWT_SECRET};
 use serde_json::{json, Value};
 
 both_backends!(platform_routes, |db: Db| async move {
@@ -393,11 +393,13 @@ async fn auth_is_checked_on_every_role() {
     app.directory(&[1, 2], &[10]).await;
     let no_token = app.call("GET", "/moderateur/status", None, None).await;
     assert_eq!((no_token.0, error_code(&no_token.1)), (401, "unauthorized"));
-    let expired = external_token(JWT_SECRET, &json!({"sub": "1", "role": "moderator", "exp": unix_now() - 3600}));
+    let expired =
+        external_token(JWT_SECRET, &json!({"sub": "1", "role": "moderator", "exp": app.now_seconds() - 3600}));
     let (code, body) = app.call("GET", "/moderateur/status", Some(&expired), None).await;
     assert_eq!((code, error_code(&body)), (401, "unauthorized"));
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("expired")));
-    let forged = external_token("another-secret", &json!({"sub": "1", "role": "moderator", "exp": unix_now() + 3600}));
+    let forged =
+        external_token("another-secret", &json!({"sub": "1", "role": "moderator", "exp": app.now_seconds() + 3600}));
     assert_eq!(app.call("GET", "/moderateur/status", Some(&forged), None).await.0, 401);
     for garbage in ["", "abc", "a.b.c", "Bearer", "ey.ey.ey", "é"] {
         let response = app
@@ -410,11 +412,19 @@ async fn auth_is_checked_on_every_role() {
     // A token minted outside the service (by hand, same secret) works.
     let external = external_token(
         JWT_SECRET,
-        &json!({"sub": "2", "role": "moderator", "exp": unix_now() + 3600, "iat": unix_now()}),
+        &json!({"sub": "2", "role": "moderator", "exp": app.now_seconds() + 3600, "iat": app.now_seconds()}),
     );
     let (code, status) = app.call("GET", "/moderateur/status", Some(&external), None).await;
     assert_eq!(code, 200, "{status}");
     assert_eq!(status["moderator_id"], 2, "a moderator token acts as its own sub only");
+    // Expiry is judged by the service's clock: a minute (and the 5 s leeway) later, a
+    // one-minute token is refused.
+    let minute = external_token(JWT_SECRET, &json!({"sub": "2", "role": "moderator", "exp": app.now_seconds() + 60}));
+    app.advance(Duration::from_secs(65));
+    assert_eq!(app.call("GET", "/moderateur/status", Some(&minute), None).await.0, 200, "within the leeway");
+    app.advance(Duration::from_secs(1));
+    let (code, body) = app.call("GET", "/moderateur/status", Some(&minute), None).await;
+    assert_eq!((code, error_code(&body)), (401, "unauthorized"), "{body}");
     // Wrong roles: 403.
     let moderator = app.moderator_token(1);
     for (method, path, token) in [
@@ -445,9 +455,9 @@ both_backends!(simultaneous_connections_by_timestamp, |db: Db| async move {
     let app = TestApp::start(db).await;
     app.directory(&[1, 2], &[10]).await;
     // Moderator 2 connects first, then 1, within the conflict window: the earlier wins.
-    // (The pause only makes the two connection times differ by a few milliseconds.)
+    // (Without the 5 ms the times tie, and the tie goes to the lower id, 1.)
     app.connect(2).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    app.advance(Duration::from_millis(5));
     app.connect(1).await;
     assert_eq!(app.holder(10).await, Some(2));
     let status = app.status(1).await;
@@ -548,12 +558,12 @@ both_backends!(inactivity_moves_profiles_away, |db: Db| async move {
     app.connect(2).await;
     app.inbound(1, 100, 10).await;
     assert_eq!(app.holder(10).await, Some(1));
-    let report = eventually("moderator 1 set away", Duration::from_secs(10), || async {
-        let report = app.run_monitor().await;
-        report["set_away"].as_array().is_some_and(|ids| ids.contains(&json!(1))).then_some(report)
-    })
-    .await;
-    assert_eq!(report["set_away"], json!([1]));
+    // Just short of the threshold, the monitor leaves moderator 1 alone; just past it, not.
+    app.advance(Duration::from_millis(299));
+    assert_eq!(app.run_monitor().await["set_away"], json!([]));
+    app.advance(Duration::from_millis(2));
+    let report = app.run_monitor().await;
+    assert_eq!(report["set_away"], json!([1]), "{report}");
     assert_eq!(app.status(1).await["state"], "away");
     assert_eq!(app.holder(10).await, Some(2), "the queue head takes the freed profile");
     app.stop().await;
@@ -588,13 +598,16 @@ both_backends!(release_goes_to_queue_head_and_positions_follow_priority, |db: Db
         .await;
     let reordered = positions(app.state().await);
     assert_eq!(reordered, vec![queue[2], queue[0], queue[1]]);
-    // The holder gives the profile back: the head gets it at once.
+    // A second later the holder gives the profile back: the head gets it at once, and the
+    // holder, queued again with that later time, lines up behind the others.
+    app.advance(Duration::from_secs(1));
     let (code, _) =
         app.moderator(holder, "POST", "/moderateur/locks/request-unlock", Some(json!({"profile_id": 10}))).await;
     assert_eq!(code, 200);
     assert_eq!(app.holder(10).await, Some(queue[2]));
     let (_, q) = app.moderator(queue[0], "GET", "/moderateur/queue/status", None).await;
     assert_eq!(q["position"], 1);
+    assert_eq!(positions(app.state().await), vec![queue[0], queue[1], holder]);
     app.stop().await;
 });
 
@@ -635,3 +648,15 @@ both_backends!(balancing_with_anti_ping_pong, |db: Db| async move {
     assert_eq!(moves["moves"], json!([]), "profile {moved} must not bounce back");
     app.stop().await;
 });
+
+/// The demo moved to the load tool; a newcomer who types the old command learns the new one.
+#[test]
+fn switchboard_demo_names_the_load_tools_demo_and_exits_2() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["demo", "--rate", "5"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargo run --release -p switchboard-load -- demo"), "{stderr}");
+}

@@ -47,7 +47,7 @@ fn require_tools(scripts: &std::path::Path) {
 async fn console_and_dashboard_in_chromium() {
     let scripts = manifest_dir().join("tests").join("browser");
     require_tools(&scripts);
-    let app = TestApp::start_with(Db::Sqlite, |settings| {
+    let app = TestApp::start_live(Db::Sqlite, |settings| {
         settings.engine.inactivity_threshold = INACTIVITY_THRESHOLD;
         settings.engine.conflict_window = Duration::from_secs(3);
         settings.engine.response_alert = Duration::from_secs(3);

@@ -1,5 +1,6 @@
 //! Crash safety of the real binary (RELIABILITY.md): concurrent ingestion, replies and
-//! typing against `switchboard serve`, SIGKILL at a random moment, restart on the same
+//! typing against `switchboard serve`, SIGKILL after a random number of acknowledged
+//! messages, restart on the same
 //! database, again and again. After every restart: every acknowledged (202) message is
 //! stored, every event the killed incarnation committed but had not delivered is delivered
 //! by the new one, and restoring needed no repair; after the last round the restored
@@ -266,9 +267,16 @@ async fn crash_rounds(database_url: &str, rounds: u64, seed: u64) {
 
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = spawn_load(&service.base, &next_message_id, &acknowledged, &stop, seed + round);
-        // The chaos schedule: kill at a random moment of the load (not a synchronisation).
+        // The chaos schedule: kill once a random number of this round's messages were
+        // acknowledged, so that every round dies in the middle of the load however fast the
+        // machine is (a wall-clock delay could fire before the first answer, or long after).
         let before = acknowledged.lock().expect("the list").len();
-        tokio::time::sleep(Duration::from_millis(rng.between(40, 400))).await;
+        let kill_after = before + rng.between(1, 60) as usize;
+        eventually("the round's load to be acknowledged", Duration::from_secs(60), || {
+            let acknowledged = acknowledged.clone();
+            async move { (acknowledged.lock().expect("the list").len() >= kill_after).then_some(()) }
+        })
+        .await;
         service.kill();
         stop.store(true, Ordering::Relaxed);
         for task in tasks {

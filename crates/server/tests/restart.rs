@@ -5,32 +5,32 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::JWT_SECRET;
 use switchboard::auth::Caller;
 use switchboard::Settings;
-use switchboard_engine::{Command, Config, ModeratorId, ProfileId, Timestamp};
-use switchboard_store::testing::{fresh_sqlite_url, RecordingSink};
-use switchboard_store::{Store, SystemClock, Writer, WriterConfig};
+use switchboard_engine::{Command, Config, ModeratorId, ProfileId};
+use switchboard_store::testing::{fresh_sqlite_url, ManualClock, RecordingSink};
+use switchboard_store::{Store, Writer, WriterConfig};
 
 #[tokio::test]
 async fn a_restart_forgets_realtime_connections() {
     let (_directory, url) = fresh_sqlite_url();
+    // Both incarnations read one clock that stands still: nothing here depends on time.
+    let clock = ManualClock::new(common::CLOCK_START);
 
     // The previous incarnation: moderator 1 working, its console socket open.
     let store = Store::open(&url).await.expect("open");
     store.migrate().await.expect("migrate");
     let (writer, task) =
-        Writer::start(store, WriterConfig::new(Config::default()), Arc::new(SystemClock), RecordingSink::new())
+        Writer::start(store, WriterConfig::new(Config::default()), clock.clone(), RecordingSink::new())
             .await
             .expect("writer");
-    let now = Timestamp(common::unix_now() * 1000);
     for command in [
         Command::UpsertModerator { moderator_id: ModeratorId(1), name: "m1".into() },
         Command::UpsertProfile { profile_id: ProfileId(1), name: "p1".into(), active: true },
-        Command::Connect { moderator_id: ModeratorId(1), connected_at: now },
+        Command::Connect { moderator_id: ModeratorId(1), connected_at: common::CLOCK_START },
         Command::RealtimePresence { moderator_id: ModeratorId(1), connected: true },
     ] {
         writer.submit(command).await.expect("accepted");
@@ -40,7 +40,7 @@ async fn a_restart_forgets_realtime_connections() {
     // The new process.
     let settings = Settings { database_url: url, jwt_secret: Some(JWT_SECRET.to_owned()), ..Settings::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = switchboard::start(settings, listener).await.expect("the server starts");
+    let server = switchboard::start(settings, listener, clock).await.expect("the server starts");
     let token = server.token(Caller::Supervisor, Duration::from_secs(60)).expect("token");
     let state: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/api/supervisor/state", server.base_url()))

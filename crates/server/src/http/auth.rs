@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap};
 use switchboard_engine::ModeratorId;
 
 use super::error::Error;
-use super::AppState;
+use super::state::AppState;
 use crate::auth::{Caller, Role, TokenError, Tokens};
 
 /// The verified caller of a request, whatever its role.

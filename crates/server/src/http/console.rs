@@ -13,18 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
+use switchboard_store::rfc3339;
 
 use super::error::Error;
-use super::AppState;
-
-/// What the pages need to know about this service's realtime side.
-#[derive(Clone, Debug)]
-pub struct ConsoleSettings {
-    /// The Pusher app key (public: it is in every WebSocket URL).
-    pub pusher_app_key: String,
-    /// The `event_namespace` setting: wire names are `<namespace>\<Name>`, or bare.
-    pub event_namespace: String,
-}
+use super::state::AppState;
 
 /// One embedded file.
 struct Asset {
@@ -153,7 +145,7 @@ async fn config(State(state): State<AppState>) -> Response {
         "ws_host": null,
         "ws_port": null,
         "auth_endpoint": "/broadcasting/auth",
-        "server_time": super::input::format_time(super::input::now()),
+        "server_time": rfc3339(state.clock.now()),
     })
     .to_string()
     .into_response();

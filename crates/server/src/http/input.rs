@@ -2,7 +2,7 @@
 //! value checks serde cannot express (ids in range, bounded strings, no control characters
 //! in names, timestamps). Nothing here talks to the engine.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde::Deserialize;
 use switchboard_engine::Timestamp;
@@ -297,19 +297,6 @@ fn split_offset(text: &str) -> Option<(&str, i64)> {
     Some((local, sign * (hours * 3600 + minutes * 60)))
 }
 
-/// RFC 3339 UTC with milliseconds, as every time in the API is written.
-#[must_use]
-pub fn format_time(timestamp: Timestamp) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(timestamp.as_millis().min(253_402_300_799_000));
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
-/// Now, as the engine counts time.
-#[must_use]
-pub fn now() -> Timestamp {
-    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,7 +304,8 @@ mod tests {
     #[test]
     fn times_round_trip_and_offsets_apply() {
         let utc = parse_time("2024-05-01T12:00:00Z").expect("utc");
-        assert_eq!(format_time(utc), "2024-05-01T12:00:00.000Z");
+        // Parsing is the inverse of the one formatter, the engine `Timestamp`'s display.
+        assert_eq!(switchboard_store::rfc3339(utc), "2024-05-01T12:00:00.000Z");
         assert_eq!(parse_time("2024-05-01T14:00:00+02:00"), Ok(utc));
         assert_eq!(parse_time("2024-05-01T11:30:00-00:30"), Ok(utc));
         assert_eq!(parse_time("2024-05-01T12:00:00.250Z").map(|t| t.0 - utc.0), Ok(250));

@@ -1,6 +1,10 @@
-//! The HTTP surface: the shared application state, the route table (from which both the
-//! router and `/openapi.json` are built, so they cannot disagree), and the layers every
-//! request passes through (request id, trace span, metrics, JSON fallbacks).
+//! The HTTP surface, assembled: every caller's routes gathered into one table (`routes`),
+//! from which both the router and `/openapi.json` are built, so they cannot disagree; and
+//! the layers every request passes through (request id, trace span, metrics, JSON
+//! fallbacks).
+//!
+//! This file is the root of the `http` modules' graph: it uses its children, and no child
+//! uses it (they share `state`, `routes`, `reply` and `error` as siblings).
 //!
 //! Only this module and its children know JSON; they never touch SQL or the engine's
 //! internals, only `WriterHandle` and the engine's read accessors.
@@ -13,6 +17,9 @@ pub mod input;
 mod moderator;
 mod operations;
 mod platform;
+mod reply;
+mod routes;
+pub mod state;
 mod supervisor;
 pub mod views;
 
@@ -21,109 +28,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
-use axum::{Json, Router};
-use serde_json::Value;
-use switchboard_pusher::Realtime;
-use switchboard_store::{Store, WriterHandle};
+use axum::response::Response;
+use axum::Router;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Role, Tokens};
-use crate::metrics::Metrics;
+use crate::openapi::RouteDoc;
 use error::Error;
-
-/// Everything a handler may use; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<AppContext>);
-
-impl std::ops::Deref for AppState {
-    type Target = AppContext;
-
-    fn deref(&self) -> &AppContext {
-        &self.0
-    }
-}
-
-/// The parts of the running service the HTTP layer talks to.
-pub struct AppContext {
-    /// The one writer: every change and every consistent read goes through it.
-    pub writer: WriterHandle,
-    /// Direct storage reads that the engine does not hold (messages, alerts, readiness).
-    pub store: Store,
-    /// Verifies bearer tokens.
-    pub tokens: Tokens,
-    /// The Pusher server (for metrics; publishing goes through the event sink).
-    pub realtime: Realtime,
-    pub metrics: Arc<Metrics>,
-    /// `/openapi.json`, built once from the same table as the router.
-    pub openapi: OnceLock<Value>,
-    /// What the console pages are told by `/console/config.json`.
-    pub console: console::ConsoleSettings,
-}
-
-impl AppState {
-    #[must_use]
-    pub fn new(context: AppContext) -> Self {
-        AppState(Arc::new(context))
-    }
-}
-
-/// One documented route: the router registers it and `/openapi.json` describes it.
-#[derive(Clone, Debug)]
-pub struct RouteDoc {
-    pub method: Method,
-    /// axum syntax, which is also OpenAPI's: `/api/profiles/{id}`.
-    pub path: &'static str,
-    /// `None`: no bearer token needed.
-    pub role: Option<Role>,
-    pub summary: &'static str,
-    /// Name of the request body's schema (see `openapi.rs`), if it takes one.
-    pub body: Option<&'static str>,
-    /// The success status.
-    pub success: u16,
-    /// Error statuses beyond those of every authenticated route (401, 403, 400/422).
-    pub errors: &'static [u16],
-}
-
-/// Collects routes into a router and their descriptions into a table, in one pass.
-pub(crate) struct Routes {
-    router: Router<AppState>,
-    docs: Vec<RouteDoc>,
-}
-
-impl Routes {
-    fn new() -> Self {
-        Routes { router: Router::new(), docs: Vec::new() }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn add(
-        mut self,
-        method: Method,
-        path: &'static str,
-        role: Option<Role>,
-        summary: &'static str,
-        body: Option<&'static str>,
-        success: u16,
-        errors: &'static [u16],
-        handler: MethodRouter<AppState>,
-    ) -> Self {
-        self.router = self.router.route(path, handler);
-        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors });
-        self
-    }
-
-    /// A route served by another component (the Pusher WebSocket): documented here, routed
-    /// by its owner.
-    pub(crate) fn document(mut self, doc: RouteDoc) -> Self {
-        self.docs.push(doc);
-        self
-    }
-}
+use routes::Routes;
+use state::AppState;
 
 /// The whole application: every route of API.md and the operations routes, with layers.
 pub fn router(state: AppState) -> Router {
@@ -202,25 +117,4 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Error {
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Error {
     Error::MethodNotAllowed(format!("{method} is not allowed on {}; see /openapi.json", uri.path()))
-}
-
-/// A JSON answer with a status.
-pub(crate) fn answer(status: StatusCode, value: Value) -> Response {
-    (status, Json(value)).into_response()
-}
-
-/// 200 with a JSON body.
-pub(crate) fn ok(value: Value) -> Response {
-    answer(StatusCode::OK, value)
-}
-
-/// A reply of the wrong kind from the writer is a programming error: logged, answered 500.
-pub(crate) fn unexpected(reply: &switchboard_engine::Reply) -> Error {
-    Error::Internal(format!("unexpected reply from the writer: {reply:?}"))
-}
-
-/// `{"error": ...}` parsed back, for tests.
-#[must_use]
-pub fn error_code(body: &Value) -> Option<&str> {
-    body.get("error").and_then(|error| error.get("code")).and_then(Value::as_str)
 }

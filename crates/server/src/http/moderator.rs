@@ -10,15 +10,16 @@ use serde_json::json;
 use switchboard_engine::{
     ClientId, Command, ConflictId, ConversationKey, ModeratorId, PriorityActor, ProfileId, Reply,
 };
-use switchboard_store::NewMessage;
+use switchboard_store::{rfc3339, NewMessage};
 
 use super::auth::AsModerator;
 use super::error::{Error, Result};
 use super::extract::{Body, NoBody, PathIds};
-use super::input::{
-    format_time, now, ConversationInput, ExtendInput, LockTarget, PriorityInput, ReplyInput, ResolveInput, UnlockInput,
-};
-use super::{answer, ok, unexpected, views, AppState, Routes};
+use super::input::{ConversationInput, ExtendInput, LockTarget, PriorityInput, ReplyInput, ResolveInput, UnlockInput};
+use super::reply::{answer, ok, unexpected};
+use super::routes::Routes;
+use super::state::AppState;
+use super::views;
 use crate::auth::Role;
 
 /// Messages returned by `GET /moderateur/conversations/{client_id}/{profile_id}`: the latest.
@@ -201,7 +202,7 @@ fn status_answer(reply: Reply) -> Result<Response> {
 }
 
 async fn connect(AsModerator(moderator_id): AsModerator, State(state): State<AppState>, _: NoBody) -> Result<Response> {
-    status_answer(state.writer.submit(Command::Connect { moderator_id, connected_at: now() }).await?)
+    status_answer(state.writer.submit(Command::Connect { moderator_id, connected_at: state.clock.now() }).await?)
 }
 
 async fn disconnect(
@@ -277,7 +278,7 @@ async fn send_message(
     State(state): State<AppState>,
     Body(input): Body<ReplyInput>,
 ) -> Result<Response> {
-    let sent_at = now();
+    let sent_at = state.clock.now();
     let command = Command::SendMessage {
         moderator_id,
         client_id: ClientId(input.client_id),
@@ -294,7 +295,7 @@ async fn send_message(
                 "moderator_id": moderator_id.0,
                 "direction": "outbound",
                 "body": input.body,
-                "sent_at": format_time(sent_at),
+                "sent_at": rfc3339(sent_at),
                 "response_seconds": response_millis.map(|millis| millis / 1000),
             }),
         )),

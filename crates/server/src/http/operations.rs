@@ -8,15 +8,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use switchboard_pusher::AuthDenied;
+
 use super::error::{Error, Result};
-use super::{ok, AppState, RouteDoc, Routes};
+use super::reply::ok;
+use super::routes::Routes;
+use super::state::AppState;
+use crate::openapi::RouteDoc;
 use crate::realtime::ChannelPolicy;
 
 pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
-    let policy = ChannelPolicy::new(state.tokens.clone(), state.writer.clone());
+    let policy = ChannelPolicy::new(state.writer.clone());
+    let tokens = state.tokens.clone();
     let authorization = state.realtime.authorization_handler_async(move |headers, channel| {
         let policy = policy.clone();
-        async move { policy.authorize(&headers, &channel).await }
+        let caller = super::auth::caller(&tokens, &headers);
+        async move {
+            let caller = caller.map_err(|_| AuthDenied::new("a valid bearer token is required"))?;
+            policy.authorize(caller, &channel).await
+        }
     });
     routes
         .add(Method::GET, "/health", None, "Liveness: the process answers", None, 200, &[], get(health))
@@ -65,7 +75,7 @@ async fn ready(State(state): State<AppState>) -> Result<Response> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state).await;
+    let text = state.metrics.render(&state.writer, &state.realtime).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

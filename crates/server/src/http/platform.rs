@@ -14,8 +14,11 @@ use switchboard_store::WriteError;
 use super::auth::AsPlatform;
 use super::error::{Error, Result};
 use super::extract::{Body, PathIds};
-use super::input::{now, parse_time, InboundMessageInput, NameInput, ProfileInput};
-use super::{answer, ok, unexpected, views, AppState, Routes};
+use super::input::{parse_time, InboundMessageInput, NameInput, ProfileInput};
+use super::reply::{answer, ok, unexpected};
+use super::routes::Routes;
+use super::state::AppState;
+use super::views;
 use crate::auth::Role;
 
 pub(crate) fn routes(routes: Routes) -> Routes {
@@ -120,7 +123,7 @@ async fn post_message(
 ) -> Result<Response> {
     let sent_at = match &input.sent_at {
         Some(text) => parse_time(text).map_err(|message| Error::unprocessable(format!("sent_at: {message}")))?,
-        None => now(),
+        None => state.clock.now(),
     };
     let command = Command::InboundMessage {
         message_id: MessageId(input.message_id),

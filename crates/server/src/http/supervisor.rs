@@ -12,7 +12,10 @@ use super::auth::AsSupervisor;
 use super::error::Result;
 use super::extract::{Body, NoBody, PathIds};
 use super::input::{PinInput, PriorityInput};
-use super::{ok, unexpected, views, AppState, Routes};
+use super::reply::{ok, unexpected};
+use super::routes::Routes;
+use super::state::AppState;
+use super::views;
 use crate::auth::Role;
 
 /// Alerts returned by `GET /api/supervisor/alerts`, newest first.

@@ -7,12 +7,10 @@ use switchboard_engine::{
     BalanceMove, ClientLockView, ConflictView, ConversationKey, Engine, LoadReport, LockStatus, ModeratorId,
     ModeratorStatus, MonitorReport, ProfileId, ProfileLeaseView, QueueStatus, Timestamp,
 };
-use switchboard_store::{Direction, StoredAlert, StoredMessage};
-
-use super::input::format_time;
+use switchboard_store::{rfc3339, Direction, StoredAlert, StoredMessage};
 
 fn time(timestamp: Option<Timestamp>) -> Value {
-    timestamp.map_or(Value::Null, |timestamp| Value::String(format_time(timestamp)))
+    timestamp.map_or(Value::Null, |timestamp| Value::String(rfc3339(timestamp)))
 }
 
 /// API.md's moderator status.
@@ -52,7 +50,7 @@ pub fn lease(lease: &ProfileLeaseView) -> Value {
         "profile_id": lease.profile_id.0,
         "moderator_id": lease.moderator_id.0,
         "lock_type": lease.lock_type.as_str(),
-        "locked_at": format_time(lease.locked_at),
+        "locked_at": rfc3339(lease.locked_at),
         "expires_at": time(lease.expires_at),
         "fencing_token": lease.token.0,
     })
@@ -67,8 +65,8 @@ pub fn client_lock(lock: &ClientLockView) -> Value {
         "profile_id": lock.profile_id.0,
         "moderator_id": lock.moderator_id.0,
         "lock_reason": lock.lock_reason.as_str(),
-        "locked_at": format_time(lock.locked_at),
-        "expires_at": format_time(lock.expires_at),
+        "locked_at": rfc3339(lock.locked_at),
+        "expires_at": rfc3339(lock.expires_at),
         "fencing_token": lock.token.0,
     })
 }
@@ -83,7 +81,7 @@ pub fn lock_status(status: &LockStatus) -> Value {
             "client_id": blocked.client_id.0,
             "profile_id": blocked.profile_id.0,
             "moderator_id": blocked.holder_id.0,
-            "expires_at": format_time(blocked.expires_at),
+            "expires_at": rfc3339(blocked.expires_at),
         })).collect::<Vec<_>>(),
     })
 }
@@ -98,7 +96,7 @@ pub fn conflict(conflict: &ConflictView) -> Value {
         "strategy": conflict.strategy,
         "winners": ids(&conflict.winners),
         "queued": ids(&conflict.queued),
-        "created_at": format_time(conflict.created_at),
+        "created_at": rfc3339(conflict.created_at),
         "resolved": conflict.resolved_at.is_some(),
         "resolved_at": time(conflict.resolved_at),
         "resolved_by": conflict.resolved_by.map(|id| id.0),
@@ -121,7 +119,7 @@ pub fn conversation(engine: &Engine, key: ConversationKey) -> Value {
         "last_message": conversation.and_then(|c| c.last_inbound.as_ref()).map(|message| json!({
             "message_id": message.message_id.0,
             "body": &*message.body,
-            "sent_at": format_time(message.sent_at),
+            "sent_at": rfc3339(message.sent_at),
         })),
         "lock": lock.as_ref().map(client_lock),
     })
@@ -173,10 +171,10 @@ pub fn supervisor_state(engine: &Engine) -> Value {
                 "realtime_connected": moderator.realtime_connected,
                 "connected_at": time(moderator.connected_at),
                 "last_activity_at": time(moderator.last_activity_at),
-                "last_seen_at": format_time(moderator.last_seen_at),
+                "last_seen_at": rfc3339(moderator.last_seen_at),
                 "queue": moderator.queue.as_ref().map(|entry| json!({
                     "position": entry.position,
-                    "queued_at": format_time(entry.queued_at),
+                    "queued_at": rfc3339(entry.queued_at),
                     "estimated_wait_seconds": entry.estimated_wait_seconds,
                 })),
             })
@@ -274,8 +272,8 @@ pub fn message(message: &StoredMessage) -> Value {
         "direction": match message.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" },
         "moderator_id": message.moderator_id.map(|id| id.0),
         "body": message.body,
-        "sent_at": format_time(message.sent_at),
-        "recorded_at": format_time(message.recorded_at),
+        "sent_at": rfc3339(message.sent_at),
+        "recorded_at": rfc3339(message.recorded_at),
     })
 }
 
@@ -287,6 +285,6 @@ pub fn alert(alert: &StoredAlert) -> Value {
         "kind": alert.kind,
         "severity": alert.severity,
         "data": alert.data,
-        "raised_at": format_time(alert.raised_at),
+        "raised_at": rfc3339(alert.raised_at),
     })
 }

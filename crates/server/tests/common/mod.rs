@@ -1,17 +1,23 @@
 //! Test support: a real server on 127.0.0.1:0 over a fresh SQLite file or a fresh
-//! PostgreSQL database, and helpers that read like the SPEC's sentences.
+//! PostgreSQL database, on a manual clock that only the test moves, and helpers that read
+//! like the SPEC's sentences.
 #![allow(dead_code)]
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard::auth::Caller;
 use switchboard::{Server, Settings};
-use switchboard_engine::ModeratorId;
+use switchboard_engine::{ModeratorId, Timestamp};
+use switchboard_store::testing::ManualClock;
+use switchboard_store::{Clock, SystemClock};
 
 /// The shared secret tests mint "external" tokens with.
 pub const JWT_SECRET: &str = "test-secret-shared-with-the-platform";
+/// Where every test's manual clock starts: 2026-01-01T00:00:00Z.
+pub const CLOCK_START: Timestamp = Timestamp(1_767_225_600_000);
 
 #[derive(Clone, Copy, Debug)]
 pub enum Db {
@@ -45,6 +51,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub platform: String,
     pub supervisor: String,
+    /// The service's only clock (the writer's and the HTTP layer's).
+    pub clock: Arc<dyn Clock>,
+    /// The same clock when time passes only when the test says so (all but `start_live`).
+    manual_clock: Option<Arc<ManualClock>>,
     _guard: Option<Box<dyn Any + Send>>,
 }
 
@@ -53,7 +63,24 @@ impl TestApp {
         TestApp::start_with(db, |_| {}).await
     }
 
+    /// A service on a manual clock that only [`TestApp::advance`] moves.
     pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let clock = ManualClock::new(CLOCK_START);
+        TestApp::start_on(db, tweak, clock.clone(), Some(clock)).await
+    }
+
+    /// A service on the system clock, for a test whose other side waits in real time (a
+    /// browser): only there does time pass by itself.
+    pub async fn start_live(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::start_on(db, tweak, Arc::new(SystemClock), None).await
+    }
+
+    async fn start_on(
+        db: Db,
+        tweak: impl FnOnce(&mut Settings),
+        clock: Arc<dyn Clock>,
+        manual_clock: Option<Arc<ManualClock>>,
+    ) -> TestApp {
         let (guard, url): (Option<Box<dyn Any + Send>>, String) = match db {
             Db::Sqlite => {
                 let (guard, url) = switchboard_store::testing::fresh_sqlite_url();
@@ -66,11 +93,30 @@ impl TestApp {
         settings.engine.monitor_interval = Duration::from_secs(3600);
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = switchboard::start(settings, listener).await.expect("the server starts");
+        let server = switchboard::start(settings, listener, clock.clone()).await.expect("the server starts");
         let base = server.base_url();
         let platform = server.token(Caller::Platform, Duration::from_secs(600)).expect("token");
         let supervisor = server.token(Caller::Supervisor, Duration::from_secs(600)).expect("token");
-        TestApp { server: Some(server), base, http: reqwest::Client::new(), platform, supervisor, _guard: guard }
+        TestApp {
+            server: Some(server),
+            base,
+            http: reqwest::Client::new(),
+            platform,
+            supervisor,
+            clock,
+            manual_clock,
+            _guard: guard,
+        }
+    }
+
+    /// Moves the service's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.manual_clock.as_ref().expect("a live test app runs on the system clock").advance(by);
+    }
+
+    /// The service's present, in seconds since the epoch (for hand-made tokens' `exp`).
+    pub fn now_seconds(&self) -> u64 {
+        self.clock.now().as_millis() / 1000
     }
 
     pub fn server(&self) -> &Server {
@@ -207,6 +253,7 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// The system's present, for the real binary (which runs on the system clock).
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
 }

@@ -1,17 +1,19 @@
-//! `switchboard demo` comes alive: started in-process on a free port, it must show an
+//! `switchboard-load demo` comes alive: started in-process on a free port, it must show an
 //! assigned conversation in the supervisor's state within seconds, and stop cleanly.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use switchboard::demo::{self, DemoOptions};
 use switchboard::Settings;
+use switchboard_load::demo::{self, DemoOptions};
+use switchboard_load::LoadConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_assigns_conversations_within_seconds_and_stops_cleanly() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let options =
-        DemoOptions { rate_per_second: 5.0, think_time: Duration::from_millis(500), ..DemoOptions::default() };
+    let simulation =
+        LoadConfig { rate_per_second: 5.0, think_time: Duration::from_millis(500), ..LoadConfig::gentle() };
+    let options = DemoOptions { simulation, ..DemoOptions::default() };
     let demo = demo::start(Settings::default(), listener, options).await.expect("the demo starts");
     let banner = demo.banner();
     assert!(banner.contains("/supervisor?token="), "the console reads ?token=: {banner}");

@@ -1,22 +1,22 @@
-//! `switchboard demo`: the service as `serve` starts it, on a throwaway SQLite database
-//! (unless a database URL is given), with a populated directory and simulated moderators
-//! and clients (`switchboard-load`'s simulation, in-process, at a gentle rate, through the
-//! service's own HTTP API and Pusher socket), so the console and the dashboard are alive
-//! within seconds of starting.
+//! `switchboard-load demo`: the service started in-process through the server library's
+//! public [`switchboard::start`], on a throwaway SQLite database (unless a database URL is
+//! given), with a populated directory and this crate's [`Simulation`] at a gentle rate, so
+//! the console and the dashboard are alive within seconds of starting.
 //!
-//! It never bypasses the API: the simulation is an ordinary client of the service it starts.
+//! It never bypasses the service's public interfaces: the simulation registers the
+//! directory, connects the moderators and sends the clients' messages through the HTTP API
+//! and the Pusher socket, like any host platform and console would.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use switchboard_engine::ModeratorId;
-use switchboard_load::simulation::default_first_message_id;
-use switchboard_load::{LoadConfig, Progress, Simulation};
+use switchboard::app::redact;
+use switchboard::{Server, Settings, SystemClock};
 use tokio::net::TcpListener;
 
-use crate::app::{redact, Server};
-use crate::auth::Caller;
-use crate::config::Settings;
+use crate::simulation::{LoadConfig, Progress, Simulation};
+use crate::tokens::{Role, TokenMinter};
 
 /// How long the tokens printed by the demo stay valid.
 pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -28,27 +28,14 @@ pub const WATCHED_MODERATORS: u64 = 2;
 pub struct DemoOptions {
     /// Keep the data here instead of a throwaway SQLite file.
     pub database_url: Option<String>,
-    pub moderators: u64,
-    pub profiles: u64,
-    pub clients: u64,
-    /// Client messages per second, all clients together.
-    pub rate_per_second: f64,
-    /// Mean time a simulated moderator thinks before replying.
-    pub think_time: Duration,
-    pub seed: u64,
+    /// The simulated platform and moderators; its service fields (`url`, `jwt_secret`,
+    /// `app_key`, tokens) are filled in from the service the demo starts.
+    pub simulation: LoadConfig,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions {
-            database_url: None,
-            moderators: 12,
-            profiles: 30,
-            clients: 200,
-            rate_per_second: 2.0,
-            think_time: Duration::from_secs(4),
-            seed: 7,
-        }
+        DemoOptions { database_url: None, simulation: LoadConfig::gentle() }
     }
 }
 
@@ -58,6 +45,7 @@ pub struct Demo {
     simulation: Option<Simulation>,
     options: DemoOptions,
     database_url: String,
+    tokens: TokenMinter,
     /// Removed (with the database) when the demo is dropped.
     _directory: Option<tempfile::TempDir>,
 }
@@ -84,27 +72,16 @@ pub async fn start(mut settings: Settings, listener: TcpListener, options: DemoO
         }
     };
     let database_url = settings.database_url.clone();
-    let server = crate::start(settings, listener).await?;
+    let server = switchboard::start(settings, listener, Arc::new(SystemClock)).await?;
     let config = LoadConfig {
         url: server.base_url(),
         jwt_secret: Some(server.credentials.jwt_secret.clone()),
         app_key: Some(server.credentials.pusher_app_key.clone()),
-        moderators: options.moderators,
-        profiles: options.profiles,
-        clients: options.clients,
-        rate_per_second: options.rate_per_second,
-        think_time: options.think_time,
-        seed: options.seed,
-        idle_probability: 0.05,
-        idle_time: Duration::from_secs(15),
-        break_probability: 0.03,
-        break_time: Duration::from_secs(20),
-        register_directory: true,
-        first_message_id: default_first_message_id(),
-        connect_concurrency: 8,
-        max_in_flight: 16,
-        ..LoadConfig::default()
+        platform_token: None,
+        supervisor_token: None,
+        ..options.simulation.clone()
     };
+    let tokens = TokenMinter::new(&server.credentials.jwt_secret, DEMO_TOKEN_TTL);
     let simulation = match Simulation::start(config).await {
         Ok(simulation) => simulation,
         Err(error) => {
@@ -112,7 +89,7 @@ pub async fn start(mut settings: Settings, listener: TcpListener, options: DemoO
             return Err(error.context("the demo's simulation could not start"));
         }
     };
-    Ok(Demo { server, simulation: Some(simulation), options, database_url, _directory: directory })
+    Ok(Demo { server, simulation: Some(simulation), options, database_url, tokens, _directory: directory })
 }
 
 impl Demo {
@@ -127,25 +104,25 @@ impl Demo {
     /// # Errors
     /// Signing failed (it does not with HS256).
     pub fn supervisor_token(&self) -> anyhow::Result<String> {
-        self.server.token(Caller::Supervisor, DEMO_TOKEN_TTL)
+        self.tokens.mint(Role::Supervisor)
     }
 
     /// What to print: where to look, as whom.
     #[must_use]
     pub fn banner(&self) -> String {
         let base = self.server.base_url();
-        let options = &self.options;
+        let simulation = &self.options.simulation;
         let mut text = format!(
             "Switchboard demo: {} simulated moderators, {} profiles, {} clients writing about {} messages/s.\n  database: {}{}\n",
-            options.moderators,
-            options.profiles,
-            options.clients,
-            options.rate_per_second,
+            simulation.moderators,
+            simulation.profiles,
+            simulation.clients,
+            simulation.rate_per_second,
             redact(&self.database_url),
-            if options.database_url.is_none() { " (throwaway, removed on exit)" } else { "" }
+            if self.options.database_url.is_none() { " (throwaway, removed on exit)" } else { "" }
         );
-        for id in 1..=WATCHED_MODERATORS.min(options.moderators) {
-            if let Ok(token) = self.server.token(Caller::Moderator(ModeratorId(id)), DEMO_TOKEN_TTL) {
+        for id in 1..=WATCHED_MODERATORS.min(simulation.moderators) {
+            if let Ok(token) = self.tokens.mint(Role::Moderator(id)) {
                 text.push_str(&format!(
                     "  moderator console, as simulated moderator {id}:\n    {base}/?token={token}\n    (token: {token})\n"
                 ));
@@ -156,9 +133,10 @@ impl Demo {
                 "  supervisor dashboard:\n    {base}/supervisor?token={token}\n    (supervisor token: {token})\n"
             ));
         }
+        let key = &self.server.credentials.pusher_app_key;
         text.push_str(&format!(
-            "  Pusher app key: {} (ws://{}/app/{})\nPress Ctrl-C to stop.\n",
-            self.server.credentials.pusher_app_key, self.server.addr, self.server.credentials.pusher_app_key
+            "  Pusher app key: {key} (ws://{}/app/{key})\nPress Ctrl-C to stop.\n",
+            self.server.addr
         ));
         text
     }

@@ -1,0 +1,46 @@
+//! The route table: each route is registered in the router and described for
+//! `/openapi.json` in the same call, so the two cannot disagree.
+
+use axum::http::Method;
+use axum::routing::MethodRouter;
+use axum::Router;
+
+use super::state::AppState;
+use crate::auth::Role;
+use crate::openapi::RouteDoc;
+
+/// Collects routes into a router and their descriptions into a table, in one pass.
+pub(crate) struct Routes {
+    pub(crate) router: Router<AppState>,
+    pub(crate) docs: Vec<RouteDoc>,
+}
+
+impl Routes {
+    pub(crate) fn new() -> Self {
+        Routes { router: Router::new(), docs: Vec::new() }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        mut self,
+        method: Method,
+        path: &'static str,
+        role: Option<Role>,
+        summary: &'static str,
+        body: Option<&'static str>,
+        success: u16,
+        errors: &'static [u16],
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, handler);
+        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors });
+        self
+    }
+
+    /// A route served by another component (the Pusher WebSocket): documented here, routed
+    /// by its owner.
+    pub(crate) fn document(mut self, doc: RouteDoc) -> Self {
+        self.docs.push(doc);
+        self
+    }
+}
