@@ -120,7 +120,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         if route.role.is_some() {
             errors.extend([401, 403]);
         }
-        if route.body.is_some() || route.path.contains('{') {
+        if route.body.is_some() || route.path.contains('{') || !route.query.is_empty() {
             errors.extend([400, 422]);
         }
         if route.role.is_some() {
@@ -143,6 +143,14 @@ pub fn document(routes: &[RouteDoc]) -> Value {
                 let schema = if parameter == "app_key" { json!({"type": "string"}) } else { id() };
                 json!({"name": parameter, "in": "path", "required": true, "schema": schema})
             })
+            .chain(route.query.iter().map(|parameter| {
+                let schema = parameter.integer.map_or_else(
+                    || json!({"type": "string", "minLength": 1, "maxLength": 200}),
+                    |(minimum, maximum)| json!({"type": "integer", "minimum": minimum, "maximum": maximum}),
+                );
+                json!({"name": parameter.name, "in": "query", "required": false,
+                       "description": parameter.description, "schema": schema})
+            }))
             .collect();
         let mut operation = json!({
             "summary": route.summary,

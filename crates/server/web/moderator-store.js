@@ -10,6 +10,7 @@
 // are not replayed by the protocol.
 
 import { ApiError, describeError } from './api.js';
+import { createNotices } from './notices.js';
 
 /** Events on `private-moderator.{id}`. */
 export const MODERATOR_EVENTS = [
@@ -27,10 +28,6 @@ export const MODERATOR_EVENTS = [
 export const TYPING_INTERVAL_MS = 2000;
 /** After `unavailable` or a network failure, the state is read again after this long. */
 export const RETRY_AFTER_MS = 3000;
-/** Notices kept at most (the oldest go first); alerts stay until dismissed. */
-const NOTICES_MAX = 6;
-/** Info notices disappear after this long; errors stay until dismissed or superseded. */
-const INFO_NOTICE_MS = 8000;
 
 /** Why a profile was taken, for a person. */
 export const REASONS = {
@@ -52,8 +49,11 @@ const emptyLocks = () => ({ profile_locks: [], client_locks: [], blocked_clients
  * @param api        `createApi(token)` from api.js
  * @param realtime   `createRealtime(config, token)` from realtime.js (or a stand-in in tests)
  * @param moderatorId  the token's `sub`
+ * @param now        the server's time in ms (the page corrects the local clock)
+ * @param storage    where forced-reassignment alerts are kept for the tab (sessionStorage)
+ * @param timers     `setTimeout`/`clearTimeout` (a manual clock in tests)
  */
-export function createModeratorStore({ api, realtime, moderatorId, now = () => Date.now(), storage = null }) {
+export function createModeratorStore({ api, realtime, moderatorId, now = () => Date.now(), storage = null, timers = globalThis }) {
   const alertsKey = `switchboard.moderator.${moderatorId}.alerts`;
   const keptAlerts = () => {
     try {
@@ -111,25 +111,8 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
     });
   }
 
-  function notify(level, text, key = null) {
-    const id = ++sequence;
-    state.notices = state.notices.filter((notice) => !key || notice.key !== key);
-    state.notices.push({ id, level, text, key });
-    while (state.notices.length > NOTICES_MAX) state.notices.shift();
-    if (level === 'info') setTimeout(() => dismissNotice(id), INFO_NOTICE_MS);
-    changed();
-    return id;
-  }
-
-  function dismissNotice(id) {
-    const before = state.notices.length;
-    state.notices = state.notices.filter((notice) => notice.id !== id);
-    if (state.notices.length !== before) changed();
-  }
-
-  function clearNotice(key) {
-    dismissNotice((state.notices.find((notice) => notice.key === key) || {}).id);
-  }
+  const notices = createNotices(state, changed, { nextId: () => ++sequence, timers });
+  const { notify, dismiss: dismissNotice, clear: clearNotice } = notices;
 
   /** Turns a failure into a notice (and the reactions it calls for). */
   async function failed(error, doing, context = {}) {
@@ -157,7 +140,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
 
   function scheduleRetry() {
     if (retryTimer) return;
-    retryTimer = setTimeout(() => {
+    retryTimer = timers.setTimeout(() => {
       retryTimer = null;
       reload();
     }, RETRY_AFTER_MS);

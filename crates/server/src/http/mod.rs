@@ -87,6 +87,27 @@ pub struct RouteDoc {
     pub success: u16,
     /// Error statuses beyond those of every authenticated route (401, 403, 400/422).
     pub errors: &'static [u16],
+    /// Optional query parameters (none for most routes).
+    pub query: &'static [QueryDoc],
+}
+
+/// One optional query parameter of a route, for `/openapi.json`.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryDoc {
+    pub name: &'static str,
+    /// `Some((min, max))`: a whole number in that range; `None`: text.
+    pub integer: Option<(u64, u64)>,
+    pub description: &'static str,
+}
+
+impl QueryDoc {
+    pub(crate) const fn integer(name: &'static str, min: u64, max: u64, description: &'static str) -> Self {
+        QueryDoc { name, integer: Some((min, max)), description }
+    }
+
+    pub(crate) const fn text(name: &'static str, description: &'static str) -> Self {
+        QueryDoc { name, integer: None, description }
+    }
 }
 
 /// Collects routes into a router and their descriptions into a table, in one pass.
@@ -113,7 +134,15 @@ impl Routes {
         handler: MethodRouter<AppState>,
     ) -> Self {
         self.router = self.router.route(path, handler);
-        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors });
+        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors, query: &[] });
+        self
+    }
+
+    /// Documents the optional query parameters of the route added last.
+    pub(crate) fn with_query(mut self, query: &'static [QueryDoc]) -> Self {
+        if let Some(doc) = self.docs.last_mut() {
+            doc.query = query;
+        }
         self
     }
 
