@@ -98,7 +98,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     /** The pin picker: the profile being pinned, the search, the moderators offered. */
     picker: null,
     loadedAt: null,
-    /** Events applied since the page opened, by name (shown in the footer of the page; tests read it). */
+    /** Events applied since the page opened, by name (the view shows the sum; tests read it). */
     applied: { AlertRaised: 0, ModeratorStateChanged: 0, ProfileLockStatusChanged: 0 },
     signedOut: null,
   };
@@ -109,6 +109,8 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   /** A read asked for while one ran: `{everything}`, done right after it. */
   let again = null;
   let eventTimer = null;
+  /** The throttled read also re-reads alerts and conflicts (an alert came). */
+  let eventReadEverything = false;
   let lastEventRead = -Infinity;
   let retryTimer = null;
   let resyncTimer = null;
@@ -202,14 +204,20 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     return loadState(true);
   }
 
-  /** One re-read of the pages after events, at most every EVENT_REFRESH_MS. */
-  function refreshSoon() {
+  /**
+   * One re-read of the pages after events, at most every EVENT_REFRESH_MS (the first event
+   * after a quiet spell is read at once); `everything` adds alerts and conflicts.
+   */
+  function refreshSoon(everything = false) {
+    eventReadEverything = eventReadEverything || everything;
     if (eventTimer) return;
     const wait = Math.max(0, lastEventRead + EVENT_REFRESH_MS - now());
     eventTimer = timers.setTimeout(() => {
       eventTimer = null;
       lastEventRead = now();
-      loadState();
+      const withEverything = eventReadEverything;
+      eventReadEverything = false;
+      loadState(withEverything);
     }, wait);
   }
 
@@ -251,7 +259,8 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
       state.fresh.add(alert.alert_id);
     }
     changed();
-    refreshSoon();
+    // Alerts come with changes no other event announces (a conflict, an orphan profile).
+    refreshSoon(true);
   }
 
   /** The row changes at once (if shown); counts follow with the next read. */
@@ -320,7 +329,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
       failed(error, doing);
       return undefined;
     } finally {
-      loadState();
+      loadState(true);
     }
   }
 

@@ -91,7 +91,7 @@ function renderIdentity(state) {
     $('identity'),
     h('span', { class: 'who' }, 'Supervisor'),
     badge(`realtime ${connectionLabel(state.connection)}`, `conn-${state.connection}`),
-    state.loadedAt ? h('span', { class: 'updated' }, `updated ${clockTime(new Date(state.loadedAt).toISOString())}`) : null,
+    state.loadedAt ? h('span', { class: 'updated', 'data-events-applied': Object.values(state.applied).reduce((sum, n) => sum + n, 0) }, `updated ${clockTime(new Date(state.loadedAt).toISOString())}`) : null,
     h('button', { type: 'button', class: 'primary', 'data-key': 'monitor', onclick: () => store.runMonitor() }, 'Run the monitor'),
     h('button', { type: 'button', 'data-key': 'rebalance', onclick: () => store.rebalance() }, 'Rebalance'),
     h('button', { type: 'button', class: 'quiet', 'data-key': 'signout', onclick: () => signOut('Signed out.') }, 'Sign out'),
@@ -302,7 +302,7 @@ function renderPicker(state) {
   const chosen = select.value;
   select.replaceChildren(
     h('option', { value: '' }, picker.loading && !picker.candidates.length ? 'searching…' : 'choose…'),
-    picker.candidates.map((m) => h('option', { value: String(m.moderator_id) }, `${store.moderatorName(m.moderator_id)} · ${m.state}, load ${m.load}`)),
+    ...picker.candidates.map((m) => h('option', { value: String(m.moderator_id) }, `${store.moderatorName(m.moderator_id)} · ${m.state}, load ${m.load}`)),
   );
   if (picker.candidates.some((m) => String(m.moderator_id) === chosen)) select.value = chosen;
   $('pin-hint').textContent = picker.loading

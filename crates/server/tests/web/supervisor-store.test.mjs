@@ -167,9 +167,10 @@ test('a page answered after the view changed is not shown', async () => {
   assert.ok(store.state.moderators.length > 0 && store.state.moderators.every((m) => m.name.includes('Moderator 2')), 'the stale (empty) answer for "slow" was dropped');
 });
 
-test('alerts arrive once, newest first, and are marked fresh', async () => {
-  const { store, realtime } = setup();
+test('alerts arrive once, newest first, and are marked fresh; conflicts are re-read', async () => {
+  const { store, realtime, api, clock } = setup();
   await store.initialize();
+  const conflictReads = () => api.calls.filter((call) => call.path === '/api/supervisor/conflicts').length;
   const alert = { alert_id: 4, kind: 'queue_stalled', severity: 'critical', data: { queue_length: 3, stalled_seconds: 60 } };
   realtime.emit('private-supervisors', 'AlertRaised', alert);
   realtime.emit('private-supervisors', 'AlertRaised', alert);
@@ -177,6 +178,10 @@ test('alerts arrive once, newest first, and are marked fresh', async () => {
   assert.deepEqual(store.state.alerts.map((a) => a.alert_id), [5, 4]);
   assert.ok(store.state.fresh.has(4) && store.state.fresh.has(5));
   assert.ok(store.state.alerts[0].raised_at, 'an alert without a time gets the server time');
+  const before = conflictReads();
+  clock.advance(0);
+  await settle();
+  assert.equal(conflictReads(), before + 1, 'an alert may come with a conflict: one re-read of everything');
 });
 
 test('a reconnection and the safety-net interval read everything again', async () => {
