@@ -113,7 +113,7 @@ export function badge(text, kind, label = null) {
   return h('span', { class: `badge ${kind}`, 'aria-label': label }, text);
 }
 
-/** The notices of a store (`notices.js`) in `container`, each with its dismiss button. */
+/** The notices of a store (`store.js`) in `container`, each with its dismiss button. */
 export function renderNotices(container, notices, dismiss) {
   render(
     container,

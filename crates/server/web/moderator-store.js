@@ -10,7 +10,8 @@
 // are not replayed by the protocol.
 
 import { ApiError, describeError } from './api.js';
-import { createNotices } from './notices.js';
+import { createChanges, createNotices } from './store.js';
+import { followChannels } from './realtime.js';
 
 /** Events on `private-moderator.{id}`. */
 export const MODERATOR_EVENTS = [
@@ -89,7 +90,6 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
     /** Why the session ended (token refused): the view goes back to sign-in. */
     signedOut: null,
   };
-  const listeners = new Set();
   const lastTyping = new Map();
   const profileChannels = new Set();
   /** Names and waiting counts of profiles seen, kept after they leave (for the alerts). */
@@ -99,17 +99,9 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
   function keepAlerts() {
     if (storage) storage.setItem(alertsKey, JSON.stringify(state.alerts));
   }
-  let scheduled = false;
   let retryTimer = null;
 
-  function changed() {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      for (const listener of listeners) listener(state);
-    });
-  }
+  const { changed, subscribe } = createChanges(state);
 
   const notices = createNotices(state, changed, { nextId: () => ++sequence, timers });
   const { notify, dismiss: dismissNotice, clear: clearNotice } = notices;
@@ -237,18 +229,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
   /** Follows `private-profile.{id}` for exactly the held profiles (a moderator may not follow others). */
   function followProfileChannels() {
     const held = new Set(state.profiles.map((profile) => `private-profile.${profile.profile_id}`));
-    for (const channel of profileChannels) {
-      if (!held.has(channel)) {
-        realtime.unsubscribe(channel);
-        profileChannels.delete(channel);
-      }
-    }
-    for (const channel of held) {
-      if (!profileChannels.has(channel)) {
-        profileChannels.add(channel);
-        realtime.subscribe(channel, { ProfileLockStatusChanged: handleProfileLockStatus });
-      }
-    }
+    followChannels(realtime, profileChannels, held, { ProfileLockStatusChanged: handleProfileLockStatus });
   }
 
   function setupModeratorWebSocketListeners() {
@@ -518,10 +499,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
 
   return {
     state,
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe,
     initialize,
     setupModeratorWebSocketListeners,
     loadAssignedProfiles,

@@ -15,7 +15,8 @@
 // at once, since events sent while offline are not replayed.
 
 import { ApiError, describeError } from './api.js';
-import { createNotices } from './notices.js';
+import { createChanges, createNotices } from './store.js';
+import { followChannels } from './realtime.js';
 
 /** Rows per page of each table. */
 export const PAGE_SIZE = 50;
@@ -102,9 +103,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     applied: { AlertRaised: 0, ModeratorStateChanged: 0, ProfileLockStatusChanged: 0 },
     signedOut: null,
   };
-  const listeners = new Set();
   const profileChannels = new Set();
-  let scheduled = false;
   let reading = null;
   /** A read asked for while one ran: `{everything}`, done right after it. */
   let again = null;
@@ -116,14 +115,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   let resyncTimer = null;
   let pickerSequence = 0;
 
-  function changed() {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      for (const listener of listeners) listener(state);
-    });
-  }
+  const { changed, subscribe } = createChanges(state);
 
   const { notify, dismiss: dismissNotice, clear: clearNotice } = createNotices(state, changed, { timers });
 
@@ -226,18 +218,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   /** Follows `private-profile.{id}` for the profiles shown (at most PROFILE_CHANNELS_MAX). */
   function followProfileChannels() {
     const shown = new Set(state.profiles.slice(0, PROFILE_CHANNELS_MAX).map((row) => `private-profile.${row.profile_id}`));
-    for (const channel of profileChannels) {
-      if (!shown.has(channel)) {
-        realtime.unsubscribe(channel);
-        profileChannels.delete(channel);
-      }
-    }
-    for (const channel of shown) {
-      if (!profileChannels.has(channel)) {
-        profileChannels.add(channel);
-        realtime.subscribe(channel, { ProfileLockStatusChanged: handleProfileLockStatus });
-      }
-    }
+    followChannels(realtime, profileChannels, shown, { ProfileLockStatusChanged: handleProfileLockStatus });
   }
 
   function setupSupervisorWebSocketListeners() {
@@ -426,10 +407,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
 
   return {
     state,
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe,
     initialize,
     reload,
     loadState,

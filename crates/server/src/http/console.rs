@@ -56,7 +56,7 @@ const ASSETS: &[Asset] = assets! {
     "icon.svg" => "image/svg+xml",
     "api.js" => "text/javascript; charset=utf-8",
     "dom.js" => "text/javascript; charset=utf-8",
-    "notices.js" => "text/javascript; charset=utf-8",
+    "store.js" => "text/javascript; charset=utf-8",
     "realtime.js" => "text/javascript; charset=utf-8",
     "moderator-store.js" => "text/javascript; charset=utf-8",
     "moderator.js" => "text/javascript; charset=utf-8",

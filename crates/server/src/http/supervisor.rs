@@ -225,15 +225,7 @@ fn list<T: PartialEq>(name: &str, value: &str, parse: fn(&str) -> Option<T>) -> 
 }
 
 fn parse_moderator_state(word: &str) -> Option<ModeratorState> {
-    [
-        ModeratorState::Offline,
-        ModeratorState::Queued,
-        ModeratorState::Working,
-        ModeratorState::Paused,
-        ModeratorState::Away,
-    ]
-    .into_iter()
-    .find(|state| state.as_str() == word)
+    views::MODERATOR_STATES.into_iter().find(|state| state.as_str() == word)
 }
 
 async fn load_report(_: AsSupervisor, State(state): State<AppState>) -> Result<Response> {

@@ -269,7 +269,8 @@ impl ProfileStatus {
     }
 }
 
-const MODERATOR_STATES: [ModeratorState; 5] = [
+/// Every moderator state, in SPEC §2's order.
+pub const MODERATOR_STATES: [ModeratorState; 5] = [
     ModeratorState::Offline,
     ModeratorState::Queued,
     ModeratorState::Working,

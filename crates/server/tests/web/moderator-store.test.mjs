@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModeratorStore, MODERATOR_EVENTS, RETRY_AFTER_MS, TYPING_INTERVAL_MS } from '../../web/moderator-store.js';
-import { INFO_NOTICE_MS } from '../../web/notices.js';
+import { INFO_NOTICE_MS } from '../../web/store.js';
 import { fakeApi, fakeRealtime, manualClock, refusal, settle } from './fakes.mjs';
 
 const MODERATOR = 7;

@@ -1,7 +1,32 @@
-// The messages for the person that both stores keep (errors, confirmations): a short list,
-// the oldest dropped first, info notices dismissed after a while, a keyed notice replaced by
-// the next one with the same key (so "storage unavailable" is said once). No DOM: the views
-// render `state.notices` with `renderNotices` from dom.js.
+// What both stores (`moderator-store.js`, `supervisor-store.js`) are built on: telling the
+// view that the state changed, once per turn however many changes were made, and the
+// messages for the person (errors, confirmations): a short list, the oldest dropped first,
+// info notices dismissed after a while, a keyed notice replaced by the next one with the same
+// key (so "storage unavailable" is said once). No DOM: the views render `state.notices` with
+// `renderNotices` from dom.js.
+
+/**
+ * `changed()` calls every subscribed listener with `state` once, in a microtask, however
+ * many times it is called before; `subscribe(listener)` answers the unsubscribe function.
+ */
+export function createChanges(state) {
+  const listeners = new Set();
+  let scheduled = false;
+  return {
+    changed() {
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(() => {
+        scheduled = false;
+        for (const listener of listeners) listener(state);
+      });
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
 
 /** Notices kept at most (the oldest go first). */
 export const NOTICES_MAX = 6;
