@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -35,7 +35,7 @@ const CONNECTED = Number(argument('connected', 2_000));
 const MESSAGES = Number(argument('messages', 5_000));
 const RENDER_RUNS = Number(argument('runs', 5));
 const LIVE_RUNS = Number(argument('live-runs', 10));
-const BINARY = argument('binary', join(here, '../../../../target/release/switchboard'));
+const BINARY = resolve(argument('binary', join(here, '../../../../target/release/switchboard')));
 const PORT = Number(argument('port', 18_000 + Math.floor(Math.random() * 1000)));
 const SECRET = 'dashboard-bench-secret';
 const base = `http://127.0.0.1:${PORT}`;
