@@ -4,6 +4,9 @@
 //   cargo build --release -p switchboard
 //   npm ci --prefix crates/server/tests/browser
 //   node crates/server/tests/browser/dashboard.bench.mjs [--moderators 10000] [--profiles 100000] [--connected 2000] [--messages 5000]
+//        [--before-dir DIR]   DIR holding an older supervisor.html and supervisor.js (e.g. from
+//                             `git show main:crates/server/web/…`), served in their place to
+//                             measure that dashboard on the same server and data
 //
 // It starts target/release/switchboard on a throwaway SQLite file with a known JWT secret,
 // fills the directory through the platform API (PUT /api/moderators/{id}, PUT
@@ -18,7 +21,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +40,9 @@ const RENDER_RUNS = Number(argument('runs', 5));
 const LIVE_RUNS = Number(argument('live-runs', 10));
 const BINARY = resolve(argument('binary', join(here, '../../../../target/release/switchboard')));
 const PORT = Number(argument('port', 18_000 + Math.floor(Math.random() * 1000)));
+const BEFORE_DIR = argument('before-dir', null);
+/** How long the older dashboard is given to draw its tables. */
+const BEFORE_TIMEOUT_MS = Number(argument('before-timeout-ms', 300_000));
 const SECRET = 'dashboard-bench-secret';
 const base = `http://127.0.0.1:${PORT}`;
 /** Requests in flight while filling the directory. */
@@ -90,6 +96,33 @@ async function waitReady() {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`switchboard did not become ready at ${base}`);
+}
+
+/** The older dashboard's page and script served in place of the current ones; one load. */
+async function measureBefore(browser) {
+  const html = readFileSync(join(BEFORE_DIR, 'supervisor.html'));
+  const script = readFileSync(join(BEFORE_DIR, 'supervisor.js'));
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.route(/\/supervisor(\?.*)?$/, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  await page.route(/\/console\/supervisor\.js$/, (route) => route.fulfill({ status: 200, contentType: 'text/javascript; charset=utf-8', body: script }));
+  await page.addInitScript(() => {
+    window.__longest = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longest = Math.max(window.__longest, entry.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(`${base}/supervisor?token=${encodeURIComponent(supervisor)}`, { waitUntil: 'commit' });
+  let firstRender = null;
+  try {
+    const drawn = await page.waitForFunction(() => document.querySelector('#profiles [data-profile]') && document.querySelector('#moderators [data-moderator]') && performance.now(), null, { polling: 1000, timeout: BEFORE_TIMEOUT_MS });
+    firstRender = await drawn.jsonValue();
+  } catch {
+    // not drawn in time: reported as null
+  }
+  const longest = await page.evaluate(() => window.__longest).catch(() => null);
+  await context.close();
+  return { first_render_ms: firstRender, longest_task_ms: longest, timeout_ms: BEFORE_TIMEOUT_MS };
 }
 
 async function main() {
@@ -186,6 +219,7 @@ async function main() {
     }
     figures.live_update_ms = { median: round(median(live)), min: round(Math.min(...live)), max: round(Math.max(...live)), runs: LIVE_RUNS };
     figures.events_applied = Number(await page.getAttribute('#identity [data-events-applied]', 'data-events-applied'));
+    if (BEFORE_DIR) figures.before = await measureBefore(browser);
     figures.page_errors = errors;
     figures.chromium = browser.version();
 
@@ -195,6 +229,7 @@ async function main() {
     log(`live update (HTTP connect/disconnect to the row redrawn): median ${figures.live_update_ms.median} ms (min ${figures.live_update_ms.min}, max ${figures.live_update_ms.max}, ${LIVE_RUNS} runs)`);
     log(`GET paged state: median ${figures.paged_state.median_ms} ms, ${figures.paged_state.bytes} bytes; with searches: ${figures.paged_search.median_ms} ms`);
     log(`GET whole state: median ${figures.whole_state.median_ms} ms, ${figures.whole_state.bytes} bytes; load report ${figures.load_report.median_ms} ms, ${figures.load_report.bytes} bytes`);
+    if (figures.before) log(`older dashboard (${BEFORE_DIR}): first render ${figures.before.first_render_ms === null ? `not drawn within ${BEFORE_TIMEOUT_MS} ms` : `${round(figures.before.first_render_ms)} ms`}; longest main-thread task ${round(figures.before.longest_task_ms)} ms`);
     log(JSON.stringify(figures));
   } finally {
     if (browser) await browser.close();
