@@ -26,6 +26,27 @@ pub struct RouteDoc {
     pub success: u16,
     /// Error statuses beyond those of every authenticated route (401, 403, 400/422).
     pub errors: &'static [u16],
+    /// Optional query parameters (none for most routes).
+    pub query: &'static [QueryDoc],
+}
+
+/// One optional query parameter of a route, for `/openapi.json`.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryDoc {
+    pub name: &'static str,
+    /// `Some((min, max))`: a whole number in that range; `None`: text.
+    pub integer: Option<(u64, u64)>,
+    pub description: &'static str,
+}
+
+impl QueryDoc {
+    pub(crate) const fn integer(name: &'static str, min: u64, max: u64, description: &'static str) -> Self {
+        QueryDoc { name, integer: Some((min, max)), description }
+    }
+
+    pub(crate) const fn text(name: &'static str, description: &'static str) -> Self {
+        QueryDoc { name, integer: None, description }
+    }
 }
 
 fn id() -> Value {
@@ -138,7 +159,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         if route.role.is_some() {
             errors.extend([401, 403]);
         }
-        if route.body.is_some() || route.path.contains('{') {
+        if route.body.is_some() || route.path.contains('{') || !route.query.is_empty() {
             errors.extend([400, 422]);
         }
         if route.role.is_some() {
@@ -161,6 +182,14 @@ pub fn document(routes: &[RouteDoc]) -> Value {
                 let schema = if parameter == "app_key" { json!({"type": "string"}) } else { id() };
                 json!({"name": parameter, "in": "path", "required": true, "schema": schema})
             })
+            .chain(route.query.iter().map(|parameter| {
+                let schema = parameter.integer.map_or_else(
+                    || json!({"type": "string", "minLength": 1, "maxLength": 200}),
+                    |(minimum, maximum)| json!({"type": "integer", "minimum": minimum, "maximum": maximum}),
+                );
+                json!({"name": parameter.name, "in": "query", "required": false,
+                       "description": parameter.description, "schema": schema})
+            }))
             .collect();
         let mut operation = json!({
             "summary": route.summary,

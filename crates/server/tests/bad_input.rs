@@ -165,6 +165,38 @@ fn routes() -> Vec<Route> {
     ]
 }
 
+/// Query strings `GET /api/supervisor/state` must refuse (each alone is invalid).
+const BAD_STATE_QUERIES: &[&str] = &[
+    "moderators_limit=-1",
+    "moderators_limit=1001",
+    "moderators_limit=1.5",
+    "moderators_limit=",
+    "moderators_limit=%2B5",
+    "moderators_limit=%205",
+    "moderators_limit=99999999999999999999999",
+    "moderators_limit=0x10",
+    "moderators_offset=-5",
+    "moderators_offset=100000001",
+    "moderators_offset=abc",
+    "profiles_limit=1e3",
+    "profiles_offset=18446744073709551616",
+    "moderators_q=",
+    "moderators_q=%20%20",
+    "moderators_q=a%00b",
+    "moderators_q=a%1B%5B31m",
+    "profiles_q=%0A",
+    "moderators_state=busy",
+    "moderators_state=working,",
+    "moderators_state=",
+    "moderators_state=WORKING",
+    "profiles_status=held,lost",
+    "profiles_status=",
+    "limit=10",
+    "moderators_limit=5&moderators_limit=6",
+    "q=alice",
+    "moderators_limit=5&unknown=1",
+];
+
 /// Values of the wrong type or out of range for each kind of field (never a valid one).
 fn bad_values(field: Field) -> Vec<Value> {
     let mut common = vec![
@@ -397,6 +429,20 @@ fn generate(app: &TestApp) -> Vec<Attempt> {
                         format!("second path id {bad:?}"),
                     );
                 }
+            }
+        }
+        // Query strings of the supervisor's paged state: every parameter is optional, none
+        // may be unknown, repeated, malformed or out of range.
+        if route.path == "/api/supervisor/state" {
+            for query in BAD_STATE_QUERIES {
+                push(
+                    &mut attempts,
+                    token_for(route.role),
+                    None,
+                    None,
+                    format!("{valid_path}?{query}"),
+                    format!("query {query:?}"),
+                );
             }
         }
         // Bodies: only for routes where the body matters (GET handlers ignore bodies).

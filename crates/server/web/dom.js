@@ -1,6 +1,6 @@
-// A few DOM helpers for both pages: building elements without HTML strings (user text is
-// always text), re-rendering a region without losing keyboard focus, live countdowns, and
-// the start-up both pages share.
+// The page code both pages share: building elements without HTML strings (user text is
+// always text), re-rendering a region without losing keyboard focus, live countdowns,
+// badges, the notices list, the sign-in form, and the start-up.
 
 import { duration, loadConfig, takeToken } from './api.js';
 
@@ -106,4 +106,62 @@ export async function startPage({ tokenKey, what, useSettings, start, showSignIn
   startTicker(() => serverOffset);
   if (token) start(token);
   else showSignIn(null);
+}
+
+/** A small coloured label (`kind` picks the colour: `ok`, `warn`, `error`, `info`, `state-*`, …). */
+export function badge(text, kind, label = null) {
+  return h('span', { class: `badge ${kind}`, 'aria-label': label }, text);
+}
+
+/** The notices of a store (`store.js`) in `container`, each with its dismiss button. */
+export function renderNotices(container, notices, dismiss) {
+  render(
+    container,
+    notices.map((notice) =>
+      h(
+        'div',
+        { class: `notice ${notice.level}`, 'data-code': notice.key || null },
+        h('span', {}, notice.text),
+        h('button', { type: 'button', class: 'quiet', 'aria-label': 'Dismiss this message', 'data-key': `notice-${notice.id}`, onclick: () => dismiss(notice.id) }, '×'),
+      ),
+    ),
+  );
+}
+
+/**
+ * The sign-in form of a page (`#signin`, `#signin-form`, `#signin-token`, `#signin-error`,
+ * with `#main` and `#identity`): a pasted token is kept for the tab under `tokenKey` and
+ * handed to `start(token)`. Answers `show(message)`, which brings the form back, and
+ * `forget(message)`, which also drops the kept token.
+ */
+export function signInForm({ tokenKey, start }) {
+  const $ = (id) => document.getElementById(id);
+  function show(message) {
+    $('main').hidden = true;
+    $('signin').hidden = false;
+    render($('identity'));
+    $('signin-error').hidden = !message;
+    $('signin-error').textContent = message || '';
+    $('signin-token').focus();
+  }
+  $('signin-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = $('signin-token').value.trim();
+    if (!token) return;
+    sessionStorage.setItem(tokenKey, token);
+    $('signin-token').value = '';
+    start(token);
+  });
+  return {
+    show,
+    forget(message) {
+      sessionStorage.removeItem(tokenKey);
+      show(message);
+    },
+    /** The page is signed in: the form goes, the page shows. */
+    hide() {
+      $('signin').hidden = true;
+      $('main').hidden = false;
+    },
+  };
 }

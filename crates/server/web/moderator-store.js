@@ -10,6 +10,8 @@
 // are not replayed by the protocol.
 
 import { ApiError, describeError } from './api.js';
+import { createChanges, createNotices } from './store.js';
+import { followChannels } from './realtime.js';
 
 /** Events on `private-moderator.{id}`. */
 export const MODERATOR_EVENTS = [
@@ -27,10 +29,6 @@ export const MODERATOR_EVENTS = [
 export const TYPING_INTERVAL_MS = 2000;
 /** After `unavailable` or a network failure, the state is read again after this long. */
 export const RETRY_AFTER_MS = 3000;
-/** Notices kept at most (the oldest go first); alerts stay until dismissed. */
-const NOTICES_MAX = 6;
-/** Info notices disappear after this long; errors stay until dismissed or superseded. */
-const INFO_NOTICE_MS = 8000;
 
 /** Why a profile was taken, for a person. */
 export const REASONS = {
@@ -52,8 +50,11 @@ const emptyLocks = () => ({ profile_locks: [], client_locks: [], blocked_clients
  * @param api        `createApi(token)` from api.js
  * @param realtime   `createRealtime(config, token)` from realtime.js (or a stand-in in tests)
  * @param moderatorId  the token's `sub`
+ * @param now        the server's time in ms (the page corrects the local clock)
+ * @param storage    where forced-reassignment alerts are kept for the tab (sessionStorage)
+ * @param timers     `setTimeout`/`clearTimeout` (a manual clock in tests)
  */
-export function createModeratorStore({ api, realtime, moderatorId, now = () => Date.now(), storage = null }) {
+export function createModeratorStore({ api, realtime, moderatorId, now = () => Date.now(), storage = null, timers = globalThis }) {
   const alertsKey = `switchboard.moderator.${moderatorId}.alerts`;
   const keptAlerts = () => {
     try {
@@ -89,7 +90,6 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
     /** Why the session ended (token refused): the view goes back to sign-in. */
     signedOut: null,
   };
-  const listeners = new Set();
   const lastTyping = new Map();
   const profileChannels = new Set();
   /** Names and waiting counts of profiles seen, kept after they leave (for the alerts). */
@@ -99,37 +99,12 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
   function keepAlerts() {
     if (storage) storage.setItem(alertsKey, JSON.stringify(state.alerts));
   }
-  let scheduled = false;
   let retryTimer = null;
 
-  function changed() {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      for (const listener of listeners) listener(state);
-    });
-  }
+  const { changed, subscribe } = createChanges(state);
 
-  function notify(level, text, key = null) {
-    const id = ++sequence;
-    state.notices = state.notices.filter((notice) => !key || notice.key !== key);
-    state.notices.push({ id, level, text, key });
-    while (state.notices.length > NOTICES_MAX) state.notices.shift();
-    if (level === 'info') setTimeout(() => dismissNotice(id), INFO_NOTICE_MS);
-    changed();
-    return id;
-  }
-
-  function dismissNotice(id) {
-    const before = state.notices.length;
-    state.notices = state.notices.filter((notice) => notice.id !== id);
-    if (state.notices.length !== before) changed();
-  }
-
-  function clearNotice(key) {
-    dismissNotice((state.notices.find((notice) => notice.key === key) || {}).id);
-  }
+  const notices = createNotices(state, changed, { nextId: () => ++sequence, timers });
+  const { notify, dismiss: dismissNotice, clear: clearNotice } = notices;
 
   /** Turns a failure into a notice (and the reactions it calls for). */
   async function failed(error, doing, context = {}) {
@@ -157,7 +132,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
 
   function scheduleRetry() {
     if (retryTimer) return;
-    retryTimer = setTimeout(() => {
+    retryTimer = timers.setTimeout(() => {
       retryTimer = null;
       reload();
     }, RETRY_AFTER_MS);
@@ -254,18 +229,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
   /** Follows `private-profile.{id}` for exactly the held profiles (a moderator may not follow others). */
   function followProfileChannels() {
     const held = new Set(state.profiles.map((profile) => `private-profile.${profile.profile_id}`));
-    for (const channel of profileChannels) {
-      if (!held.has(channel)) {
-        realtime.unsubscribe(channel);
-        profileChannels.delete(channel);
-      }
-    }
-    for (const channel of held) {
-      if (!profileChannels.has(channel)) {
-        profileChannels.add(channel);
-        realtime.subscribe(channel, { ProfileLockStatusChanged: handleProfileLockStatus });
-      }
-    }
+    followChannels(realtime, profileChannels, held, { ProfileLockStatusChanged: handleProfileLockStatus });
   }
 
   function setupModeratorWebSocketListeners() {
@@ -535,10 +499,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
 
   return {
     state,
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe,
     initialize,
     setupModeratorWebSocketListeners,
     loadAssignedProfiles,

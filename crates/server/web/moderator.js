@@ -2,7 +2,7 @@
 // (`moderator-store.js`). It holds no state of its own beyond what is typed in forms.
 
 import { createApi, tokenClaims, clockTime, duration } from './api.js';
-import { h, render, countdown, elapsed, startPage } from './dom.js';
+import { h, render, countdown, elapsed, startPage, badge, renderNotices, signInForm } from './dom.js';
 import { createRealtime, connectionLabel } from './realtime.js';
 import { createModeratorStore, REASONS } from './moderator-store.js';
 
@@ -16,42 +16,22 @@ let store = null;
 let config = null;
 let serverOffset = 0;
 
-function showSignIn(message) {
-  $('main').hidden = true;
-  $('signin').hidden = false;
-  render($('identity'));
-  const error = $('signin-error');
-  error.hidden = !message;
-  error.textContent = message || '';
-  $('signin-token').focus();
-}
-
-$('signin-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const token = $('signin-token').value.trim();
-  if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $('signin-token').value = '';
-  start(token);
-});
+const signIn = signInForm({ tokenKey: TOKEN_KEY, start: (token) => start(token) });
 
 function signOut(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
   if (store) store.signOut(message);
   store = null;
-  showSignIn(message);
+  signIn.forget(message);
 }
 
 async function start(token) {
   const claims = tokenClaims(token);
   if (!claims || claims.role !== 'moderator' || !/^\d+$/.test(String(claims.sub || ''))) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn('This is not a moderator token (it must carry role "moderator" and a moderator id). Ask your platform for one.');
+    signIn.forget('This is not a moderator token (it must carry role "moderator" and a moderator id). Ask your platform for one.');
     return;
   }
   if (claims.exp && claims.exp * 1000 < Date.now() + serverOffset) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn('This token has expired: sign in with a new one.');
+    signIn.forget('This token has expired: sign in with a new one.');
     return;
   }
   const moderatorId = Number(claims.sub);
@@ -65,13 +45,12 @@ async function start(token) {
       },
     });
   } catch (error) {
-    showSignIn(`The realtime client could not start: ${error.message}`);
+    signIn.show(`The realtime client could not start: ${error.message}`);
     return;
   }
   store = createModeratorStore({ api, realtime, moderatorId, now: () => Date.now() + serverOffset, storage: sessionStorage });
   store.subscribe(update);
-  $('signin').hidden = true;
-  $('main').hidden = false;
+  signIn.hide();
   update(store.state);
   await store.initialize();
 }
@@ -84,17 +63,13 @@ function update(state) {
   }
   renderIdentity(state);
   renderAlerts(state);
-  renderNotices(state);
+  renderNotices($('notices'), state.notices, (id) => store.dismissNotice(id));
   renderQueue(state);
   renderLocks(state);
   renderConflicts(state);
   renderProfiles(state);
   renderConversation(state);
   renderInitiation(state);
-}
-
-function badge(text, kind, label) {
-  return h('span', { class: `badge ${kind}`, 'aria-label': label || null }, text);
 }
 
 function renderIdentity(state) {
@@ -129,20 +104,6 @@ function renderAlerts(state) {
         h('button', { type: 'button', 'data-key': `alert-${alert.id}`, onclick: () => store.dismissAlert(alert.id) }, 'Dismiss'),
       );
     }),
-  );
-}
-
-function renderNotices(state) {
-  render(
-    $('notices'),
-    state.notices.map((notice) =>
-      h(
-        'div',
-        { class: `notice ${notice.level}`, 'data-code': notice.key || null },
-        h('span', {}, notice.text),
-        h('button', { type: 'button', class: 'quiet', 'aria-label': 'Dismiss this message', 'data-key': `notice-${notice.id}`, onclick: () => store.dismissNotice(notice.id) }, '×'),
-      ),
-    ),
   );
 }
 
@@ -458,5 +419,5 @@ startPage({
     serverOffset = offset;
   },
   start,
-  showSignIn,
+  showSignIn: (message) => signIn.show(message),
 });

@@ -68,3 +68,23 @@ export function connectionLabel(state) {
     }[state] || state
   );
 }
+
+/**
+ * Keeps the channels in `followed` (a Set of names, updated) equal to `wanted`: leaves the
+ * others, subscribes the new ones with `handlers`. Both stores follow `private-profile.{id}`
+ * channels this way (a moderator those it holds, a supervisor those it shows).
+ */
+export function followChannels(realtime, followed, wanted, handlers) {
+  for (const channel of followed) {
+    if (!wanted.has(channel)) {
+      realtime.unsubscribe(channel);
+      followed.delete(channel);
+    }
+  }
+  for (const channel of wanted) {
+    if (!followed.has(channel)) {
+      followed.add(channel);
+      realtime.subscribe(channel, handlers);
+    }
+  }
+}

@@ -62,6 +62,7 @@ pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
             body: None,
             success: 101,
             errors: &[],
+            query: &[],
         })
 }
 

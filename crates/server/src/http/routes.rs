@@ -7,7 +7,7 @@ use axum::Router;
 
 use super::state::AppState;
 use crate::auth::Role;
-use crate::openapi::RouteDoc;
+use crate::openapi::{QueryDoc, RouteDoc};
 
 /// Collects routes into a router and their descriptions into a table, in one pass.
 pub(crate) struct Routes {
@@ -33,7 +33,15 @@ impl Routes {
         handler: MethodRouter<AppState>,
     ) -> Self {
         self.router = self.router.route(path, handler);
-        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors });
+        self.docs.push(RouteDoc { method, path, role, summary, body, success, errors, query: &[] });
+        self
+    }
+
+    /// Documents the optional query parameters of the route added last.
+    pub(crate) fn with_query(mut self, query: &'static [QueryDoc]) -> Self {
+        if let Some(doc) = self.docs.last_mut() {
+            doc.query = query;
+        }
         self
     }
 

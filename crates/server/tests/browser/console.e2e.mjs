@@ -322,8 +322,7 @@ async function scenario(context) {
   await present(s, '#alerts [data-alert-kind]', 'the dashboard shows alerts');
   await present(s, '#alerts [data-alert-kind="conflict"]', 'the dashboard shows the collision alert');
   await eventually('the load chart with every moderator', async () => (await s.locator('[data-chart="load"] [data-moderator-bar]').count()) === 6);
-  const barWidth = await s.locator('[data-chart="load"] [data-moderator-bar="5"] .bar').evaluate((bar) => bar.getBoundingClientRect().width);
-  check(barWidth > 10, `moderator 5's load bar is not drawn (width ${barWidth})`);
+  await eventually("moderator 5's load bar drawn", async () => (await s.locator('[data-chart="load"] [data-moderator-bar="5"] .bar').evaluate((bar) => bar.getBoundingClientRect().width)) > 10);
   await present(s, '#profiles [data-profile-status="held"]', 'the dashboard shows held profiles');
   await present(s, '#locks [data-client-lock]', 'the dashboard shows client locks');
   await present(s, '#times [data-times="4"]', 'the dashboard shows response times');
@@ -343,8 +342,15 @@ async function scenario(context) {
   await asPlatform('PUT', '/api/profiles/14', { name: 'Sarah', active: true });
   await asPlatform('PUT', '/api/profiles/15', { name: 'Inès', active: true });
   await inbound(107, 14, 'Sarah, tu es en ligne ?');
-  await present(s, '#profiles [data-profile="14"][data-profile-status="orphan"]', 'the dashboard shows the orphan profile');
-  await present(s, '#profiles [data-profile="15"][data-profile-status="free"]', 'the dashboard shows the free profile');
+  // No event announces a new profile or a message to a free one: a search reads the server.
+  await s.fill('#profiles-q', 'sarah');
+  await present(s, '#profiles [data-profile="14"][data-profile-status="orphan"]', 'the dashboard finds the orphan profile by name');
+  await eventually('the search lists only profile 14', async () => (await s.locator('#profiles [data-profile]').count()) === 1);
+  await seeText(s, '#profiles [data-range="profiles"]', '1–1 of 1', 'the pager counts the matches');
+  await s.fill('#profiles-q', '15');
+  await present(s, '#profiles [data-profile="15"][data-profile-status="free"]', 'the dashboard finds the free profile by id');
+  await s.fill('#profiles-q', '');
+  await eventually('every profile listed again', async () => (await s.locator('#profiles [data-profile]').count()) === 6);
   await shot(s, 'supervisor-dashboard.png');
 
   step('dashboard actions: priority, pin, free');
@@ -353,8 +359,14 @@ async function scenario(context) {
   await seeText(s, '#notices .notice.info', 'set to 2', 'the dashboard sets a priority');
   await b.click('#queue button:has-text("Rejoin")');
   await present(b, '#profiles [data-profile="14"]', 'console B, back, takes the orphan profile 14');
-  await s.selectOption('#profiles [data-profile="14"] select', '2');
+  check((await s.locator('#profiles tbody select').count()) === 0, 'profile rows carry no <select> (one picker serves them all)');
   await s.click('#profiles [data-profile="14"] button:has-text("Pin")');
+  await present(s, '#pin-picker:not([hidden]) #pin-moderator option[value="2"]', 'the picker offers moderator 2');
+  await s.fill('#pin-q', 'bruno');
+  await eventually('the picker narrowed to Bruno', async () => (await s.locator('#pin-moderator option[value]:not([value=""])').count()) === 1);
+  await s.selectOption('#pin-moderator', '2');
+  await s.click('#pin-submit');
+  await present(s, '#pin-picker[hidden]', 'the picker closes once pinned');
   await present(s, '#profiles [data-profile="14"] .badge.lock-manual', 'the dashboard shows the pin');
   await present(b, '#locks [data-profile-lease="14"] .badge.lock-manual', 'console B shows its lease is now manual');
   await s.click('#profiles [data-profile="14"] button:has-text("Free")');
@@ -367,6 +379,38 @@ async function scenario(context) {
   await absent(b, '#alerts [data-alert]', 'every alert dismissed');
   await b.click('#conflicts [data-conflict].open button:has-text("Acknowledge")');
   await present(b, '#conflicts [data-conflict].resolved', 'the conflict is acknowledged');
+
+  step('live update: moderator 3 disconnects; the dashboard row follows through the event');
+  const applied = async () => Number(await s.locator('#identity [data-events-applied]').getAttribute('data-events-applied'));
+  const before = await applied();
+  await asModerator(3, 'POST', '/moderateur/disconnect');
+  // The safety-net re-read comes every 30 s: within this deadline, only the event can have done it.
+  await present(s, '#moderators [data-moderator="3"][data-moderator-state="offline"]', 'the dashboard shows moderator 3 offline', 10_000);
+  check((await applied()) > before, 'the change did not come from an event');
+
+  step('paging and filters: 60 more (inactive) profiles, then moderators by state and by name');
+  for (let id = 200; id < 260; id += 1) await asPlatform('PUT', `/api/profiles/${id}`, { name: `Reserve ${id}`, active: false });
+  await s.selectOption('#profiles-status', 'inactive');
+  await seeText(s, '#profiles [data-range="profiles"]', '1–50 of 60', 'the first page of inactive profiles');
+  check((await s.locator('#profiles [data-profile]').count()) === 50, 'a page holds 50 rows');
+  await s.click('#profiles button:has-text("Next")');
+  await seeText(s, '#profiles [data-range="profiles"]', '51–60 of 60', 'the second page');
+  await present(s, '#profiles [data-profile="259"][data-profile-status="inactive"]', 'the last profile is on the second page');
+  check(await s.locator('#profiles button:has-text("Next")').isDisabled(), 'no page after the last one');
+  await s.click('#profiles button:has-text("Previous")');
+  await present(s, '#profiles [data-profile="200"]', 'back on the first page');
+  await s.selectOption('#profiles-status', '');
+  await seeText(s, '#profiles [data-range="profiles"]', 'of 66', 'every profile counted again');
+  await s.selectOption('#moderators-state', 'offline');
+  await present(s, '#moderators [data-moderator="3"]', 'moderator 3 is listed among the offline ones');
+  await eventually('only offline moderators listed', async () => (await s.locator('#moderators [data-moderator]:not([data-moderator-state="offline"])').count()) === 0 && (await s.locator('#moderators [data-moderator]').count()) > 0);
+  await s.selectOption('#moderators-state', '');
+  await s.fill('#moderators-q', 'farid');
+  await eventually('the search by name lists only moderator 6', async () => {
+    const rows = await s.locator('#moderators [data-moderator]').evaluateAll((items) => items.map((item) => item.getAttribute('data-moderator')));
+    return rows.length === 1 && rows[0] === '6';
+  });
+  await s.fill('#moderators-q', '');
 
   step('keyboard: every control has a name');
   for (const [name, page] of [['console A', a], ['console B', b], ['dashboard', s]]) {
