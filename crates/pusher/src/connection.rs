@@ -17,9 +17,9 @@ use tokio::time::{timeout, Instant};
 use crate::codes::{MESSAGE_TOO_BIG, PONG_NOT_RECEIVED, RECONNECT};
 use crate::liveness::{Liveness, LivenessAction};
 use crate::outgoing;
-use crate::realtime::Shared;
 use crate::registry::{CloseRequest, SocketInbox};
 use crate::session::Session;
+use crate::shared::Shared;
 use crate::stats::SocketPermit;
 
 /// How long the server waits for its close frame to be written and answered before it
@@ -302,6 +302,3 @@ async fn guarded<WriterError: Display>(
         },
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -52,8 +52,11 @@ mod outgoing;
 mod realtime;
 mod registry;
 mod session;
+mod shared;
 mod signature;
 mod socket_id;
+#[cfg(test)]
+mod socket_task_tests;
 mod stats;
 mod upgrade;
 

@@ -9,43 +9,12 @@ use axum::Router;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
 use crate::outgoing;
-use crate::registry::{CloseRequest, Registry};
+use crate::registry::CloseRequest;
+use crate::shared::Shared;
 use crate::signature::sign_private_channel;
-use crate::socket_id::{SocketId, SocketIdGenerator};
-use crate::stats::{Stats, StatsSnapshot};
-use crate::{codes, upgrade};
-
-/// State shared by the handle, the upgrade handler and every socket task.
-pub(crate) struct Shared {
-    pub(crate) config: PusherConfig,
-    pub(crate) registry: Registry,
-    pub(crate) stats: Arc<Stats>,
-    pub(crate) hook: Option<SubscriptionHook>,
-    pub(crate) socket_ids: SocketIdGenerator,
-    /// Sent to a socket whose outbound queue is full.
-    pub(crate) slow_consumer_close: CloseRequest,
-}
-
-impl Shared {
-    /// Assumes `config` is valid; [`RealtimeBuilder::build`] checks it.
-    pub(crate) fn new(config: PusherConfig, hook: Option<SubscriptionHook>) -> Self {
-        let slow_consumer_close = CloseRequest {
-            code: codes::OVER_CAPACITY,
-            reason: format!(
-                "Over capacity: more than {} frames waiting for this connection",
-                config.max_queued_frames_per_socket
-            ),
-        };
-        Self {
-            config,
-            registry: Registry::default(),
-            stats: Arc::new(Stats::default()),
-            hook,
-            socket_ids: SocketIdGenerator::new(),
-            slow_consumer_close,
-        }
-    }
-}
+use crate::socket_id::SocketId;
+use crate::stats::StatsSnapshot;
+use crate::upgrade;
 
 /// The Pusher server: cheap to clone (one `Arc`), every clone drives the same sockets.
 #[derive(Clone)]
@@ -113,7 +82,7 @@ impl Realtime {
     where
         State: Clone + Send + Sync + 'static,
     {
-        Router::new().route("/app/{app_key}", get(upgrade::upgrade_socket)).with_state(self.clone())
+        Router::new().route("/app/{app_key}", get(upgrade::upgrade_socket)).with_state(Arc::clone(&self.shared))
     }
 
     /// Sends `event` with `data_json` (sent as a JSON string, as the protocol requires) to
@@ -185,6 +154,7 @@ impl Realtime {
         self.shared.registry.channel_count()
     }
 
+    #[cfg(test)]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -12,8 +12,8 @@ use crate::codes::{MESSAGE_REJECTED, RECONNECT};
 use crate::hooks::{notify, SubscriptionChange, UnsubscribeCause};
 use crate::incoming::{parse, ClientMessage, SubscribeRequest};
 use crate::outgoing::{self, SubscriptionRefusal};
-use crate::realtime::Shared;
 use crate::registry::{SocketHandle, SocketInbox};
+use crate::shared::Shared;
 use crate::signature::verify_private_channel;
 use crate::socket_id::SocketId;
 
