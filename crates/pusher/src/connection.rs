@@ -153,7 +153,7 @@ where
                 };
                 liveness.on_activity(Instant::now());
                 let reply = match message {
-                    Message::Text(text) => session.handle_text(text.as_str()),
+                    Message::Text(text) => session.handle_text_now(text.as_str()),
                     Message::Binary(_) => Some(Session::handle_binary()),
                     // The WebSocket layer answers pings itself; both only prove liveness.
                     Message::Ping(_) | Message::Pong(_) => None,
