@@ -206,6 +206,124 @@ async fn wait_until(clock: &dyn Clock, due_ms: u64) {
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    struct HandClock(AtomicU64);
+
+    impl Clock for HandClock {
+        fn now_millis(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// What the receiver saw: the signature header and the body of each request.
+    type Seen = tokio::sync::mpsc::UnboundedReceiver<(String, String)>;
+
+    /// A real HTTP receiver on 127.0.0.1 that refuses the first `failures` requests (500).
+    async fn receiver(failures: usize) -> (String, Seen) {
+        let (sender, seen) = tokio::sync::mpsc::unbounded_channel();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let sender = sender.clone();
+                let refused = Arc::clone(&refused);
+                async move {
+                    let signature = headers
+                        .get("x-pusher-signature")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = sender.send((signature, body));
+                    if refused.fetch_add(1, Ordering::SeqCst) < failures {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}/hooks"), seen)
+    }
+
+    fn queue(url: String, clock: &Arc<HandClock>, stats: &Arc<Stats>) -> WebhookQueue {
+        let target = WebhookTarget {
+            url,
+            app_key: "key".into(),
+            app_secret: "secret".into(),
+            retry_window: Duration::from_secs(300),
+        };
+        let clock: Arc<dyn Clock> = Arc::clone(clock) as Arc<dyn Clock>;
+        WebhookQueue::start(target, 16, clock, Arc::clone(stats), &tokio::runtime::Handle::current())
+    }
+
+    /// Moves the hand clock on in 60 s steps (the longest backoff) until the next request
+    /// arrives: a retry happens only once the clock says it is due, never on real time.
+    async fn next_request_as_time_passes(clock: &HandClock, seen: &mut Seen) -> (String, String) {
+        for _ in 0..20 {
+            if let Ok(Some(request)) = tokio::time::timeout(Duration::from_millis(500), seen.recv()).await {
+                return request;
+            }
+            clock.0.fetch_add(60_000, Ordering::SeqCst);
+        }
+        panic!("no request arrived");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_batch_is_retried_on_the_clock_with_the_same_signed_body() {
+        let (url, mut seen) = receiver(1).await;
+        let clock = Arc::new(HandClock(AtomicU64::new(1_000_000)));
+        let stats = Arc::new(Stats::default());
+        let queue = queue(url, &clock, &stats);
+        queue.push(WebhookEvent::ChannelOccupied { channel: "presence-a".into() });
+        let (first_signature, first_body) = seen.recv().await.expect("a first attempt");
+        assert_eq!(first_signature, hex_hmac("secret", first_body.as_bytes()));
+        let body: Value = serde_json::from_str(&first_body).expect("JSON");
+        assert_eq!(body["time_ms"], 1_000_000);
+        let (second_signature, second_body) = next_request_as_time_passes(&clock, &mut seen).await;
+        assert_eq!((second_signature, second_body), (first_signature, first_body));
+        while stats.snapshot().webhook_batches_delivered_total == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(stats.snapshot().webhook_batches_abandoned_total, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_refused_for_the_whole_window_is_dropped_and_counted() {
+        let (url, mut seen) = receiver(usize::MAX).await;
+        let clock = Arc::new(HandClock(AtomicU64::new(0)));
+        let stats = Arc::new(Stats::default());
+        let queue = queue(url, &clock, &stats);
+        queue.push(WebhookEvent::ChannelVacated { channel: "a".into() });
+        seen.recv().await.expect("a first attempt");
+        let mut attempts = 1;
+        while stats.snapshot().webhook_batches_abandoned_total == 0 {
+            next_request_as_time_passes(&clock, &mut seen).await;
+            attempts += 1;
+            assert!(attempts <= 12, "retries stop once the window is over");
+            if clock.0.load(Ordering::SeqCst) >= 300_000 {
+                // The attempt at the window's end was the last: wait for the give-up.
+                while stats.snapshot().webhook_batches_abandoned_total == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        assert!(clock.0.load(Ordering::SeqCst) >= 300_000, "retried for the whole 5-minute window");
+        assert_eq!(stats.snapshot().webhook_batches_delivered_total, 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_new_events_without_waiting() {
+        let stats = Arc::new(Stats::default());
+        let (sender, _receiver) = mpsc::channel(1);
+        let queue = WebhookQueue { sender, stats: Arc::clone(&stats) };
+        queue.push(WebhookEvent::ChannelOccupied { channel: "a".into() });
+        queue.push(WebhookEvent::ChannelOccupied { channel: "b".into() });
+        assert_eq!(stats.snapshot().webhook_events_dropped_total, 1);
+    }
 
     #[test]
     fn backoff_doubles_up_to_a_minute() {

@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::http::{self, AppContext, AppState};
 use crate::metrics::Metrics;
 use crate::monitor;
-use crate::realtime::{run_presence, Presence, PusherSink};
+use crate::realtime::{reserved_channels, run_presence, Presence, PusherClock, PusherSink};
 
 /// How long shutdown waits for sockets to finish their close handshake.
 pub const SOCKET_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,22 +203,25 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
     let credentials = credentials(&store, &settings).await?;
     let tokens = Tokens::new(&credentials.jwt_secret);
 
+    let clock: Arc<SystemClock> = Arc::new(SystemClock);
     let (presence, presence_changes) = Presence::new();
-    let pusher_config = PusherConfig::new(
-        credentials.pusher_app_id.clone(),
-        credentials.pusher_app_key.clone(),
-        credentials.pusher_app_secret.clone(),
-    );
+    let pusher_config = PusherConfig {
+        app_id: credentials.pusher_app_id.clone(),
+        app_key: credentials.pusher_app_key.clone(),
+        app_secret: credentials.pusher_app_secret.clone(),
+        ..settings.pusher.clone()
+    };
     let realtime = Realtime::builder(pusher_config)
         .subscription_hook(presence.hook())
+        .reserved_channels(reserved_channels())
+        .clock(Arc::new(PusherClock(clock.clone())))
         .build()
         .context("invalid Pusher settings")?;
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));
     // The store's bounds: 4,096 queued commands (back-pressure beyond), 512 per transaction.
     let writer_config = WriterConfig::new(settings.engine.clone());
-    let (writer, writer_task) = Writer::start(store.clone(), writer_config, Arc::new(SystemClock), sink.clone())
-        .await
-        .context("cannot start the writer")?;
+    let (writer, writer_task) =
+        Writer::start(store.clone(), writer_config, clock, sink.clone()).await.context("cannot start the writer")?;
     forget_realtime_connections(&writer).await?;
 
     let (stop, stop_receiver) = watch::channel(false);

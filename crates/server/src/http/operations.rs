@@ -53,6 +53,7 @@ pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
             success: 101,
             errors: &[],
         })
+        .document_all(crate::realtime::HTTP_API_ROUTES)
 }
 
 async fn health() -> Response {
