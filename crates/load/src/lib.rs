@@ -6,11 +6,14 @@
 //!   write at a fixed rate; the ingestion → `ConversationAssigned` latency and the rest of
 //!   the [`report`]. `switchboard demo` runs it in-process at a gentle rate.
 //! - [`fanout`]: WebSocket deliveries per second to many subscribed sockets.
+//! - [`host_api`]: the host's side: triggers through the signed Pusher HTTP API,
+//!   deliveries, presence churn and memory per socket.
 //! - [`ingest`]: bulk ingestion with the server's memory before and after.
 //! - [`pusher`], [`tokens`], [`ledger`], [`memory`]: the protocol client, JWT minting, the
 //!   matching of events to messages, and reading the server's RSS.
 
 pub mod fanout;
+pub mod host_api;
 pub mod ingest;
 pub mod ledger;
 pub mod memory;
