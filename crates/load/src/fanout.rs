@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures_util::stream::{self, StreamExt as _};
-use futures_util::SinkExt as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::pusher;
 use crate::simulation::{default_first_message_id, error_kind};
@@ -73,10 +71,6 @@ impl FanoutReport {
     }
 }
 
-fn is_application_event(text: &str) -> bool {
-    !text.contains("\"event\":\"pusher")
-}
-
 /// Runs the measurement.
 ///
 /// # Errors
@@ -125,16 +119,13 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         None => pusher::discover_app_key(&http, &url, &supervisor, "private-supervisors").await?,
     };
     let ws_url = pusher::websocket_url(&url, &app_key)?;
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let last_delivery_nanos = Arc::new(AtomicU64::new(0));
-    let epoch = Instant::now();
+    let counter = pusher::DeliveryCounter::new();
     let (stop, stop_receiver) = watch::channel(false);
     let subscribed: Vec<Option<tokio::task::JoinHandle<()>>> = stream::iter(0..config.sockets)
         .map(|index| {
             let (http, url, ws_url, supervisor) = (http.clone(), url.clone(), ws_url.clone(), supervisor.clone());
             let channel = format!("private-moderator.{}", held_profiles[(index % config.channels) as usize].0);
-            let (deliveries, last, mut stop, error) =
-                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), error.clone());
+            let (counter, stop, error) = (counter.clone(), stop_receiver.clone(), error.clone());
             async move {
                 let socket = async {
                     let (mut socket, socket_id) = pusher::connect(&ws_url).await?;
@@ -142,37 +133,15 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
                     anyhow::Ok(socket)
                 }
                 .await;
-                let mut socket = match socket {
+                let socket = match socket {
                     Ok(socket) => socket,
                     Err(failure) => {
                         error(format!("subscribe: {}", format!("{failure:#}").chars().take(100).collect::<String>()));
                         return None;
                     }
                 };
-                Some(tokio::spawn(async move {
-                    loop {
-                        let frame = tokio::select! {
-                            _ = stop.wait_for(|stopping| *stopping) => break,
-                            frame = socket.next() => frame,
-                        };
-                        match frame {
-                            Some(Ok(Message::Text(text))) => {
-                                if is_application_event(&text) {
-                                    deliveries.fetch_add(1, Ordering::Relaxed);
-                                    last.fetch_max(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                                } else if text.contains("pusher:ping") {
-                                    let _ = socket.send(Message::text(pusher::pong_frame())).await;
-                                }
-                            }
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                                error("socket closed during the run".to_owned());
-                                break;
-                            }
-                            Some(Ok(_)) => {}
-                        }
-                    }
-                    let _ = socket.close(None).await;
-                }))
+                let on_close = move || error("socket closed during the run".to_owned());
+                Some(tokio::spawn(pusher::count_deliveries(socket, counter, stop, on_close)))
             }
         })
         .buffer_unordered(config.connect_concurrency.max(1))
@@ -189,7 +158,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let accepted = Arc::new(AtomicU64::new(0));
     let first_message_id = default_first_message_id();
     let publish_started = Instant::now();
-    let publish_started_nanos = epoch.elapsed().as_nanos() as u64;
+    let publish_started_nanos = counter.now_nanos();
     let mut due_sent = 0u64;
     while publish_started.elapsed() < config.duration {
         let due = (publish_started.elapsed().as_secs_f64() * config.publish_rate) as u64;
@@ -220,23 +189,14 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     }
     let _ = in_flight.acquire_many(256).await;
     let publish_seconds = publish_started.elapsed().as_secs_f64();
-    // Wait until deliveries stop arriving (up to 10 s).
-    let mut previous = u64::MAX;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = deliveries.load(Ordering::Relaxed);
-        if now == previous {
-            break;
-        }
-        previous = now;
-    }
+    counter.settle().await;
     let _ = stop.send(true);
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     }
-    let delivered = deliveries.load(Ordering::Relaxed);
+    let delivered = counter.deliveries.load(Ordering::Relaxed);
     let delivery_seconds =
-        (last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
+        (counter.last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
     let publishes_accepted = accepted.load(Ordering::Relaxed);
     let per_channel = sockets_subscribed as f64 / config.channels as f64;
     let errors = errors.lock().map(|errors| errors.clone()).unwrap_or_default();
@@ -251,16 +211,4 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         deliveries_per_second: if delivery_seconds > 0.0 { delivered as f64 / delivery_seconds } else { 0.0 },
         errors,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_application_events_count_as_deliveries() {
-        assert!(super::is_application_event(
-            r#"{"event":"App\\Events\\ConversationAssigned","channel":"c","data":"{}"}"#
-        ));
-        assert!(!super::is_application_event(r#"{"event":"pusher:ping","data":"{}"}"#));
-        assert!(!super::is_application_event(r#"{"event":"pusher_internal:subscription_succeeded","channel":"c"}"#));
-    }
 }

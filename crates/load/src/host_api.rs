@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::memory::MemorySource;
-use crate::pusher::{self, Frame, Socket};
+use crate::pusher;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -108,25 +108,6 @@ fn count_error(errors: &Errors, kind: String) {
     }
 }
 
-async fn wait_subscribed(socket: &mut Socket, channel: &str) -> anyhow::Result<()> {
-    loop {
-        let next =
-            tokio::time::timeout(pusher::HANDSHAKE_TIMEOUT, socket.next()).await.context("no subscription answer")?;
-        match next {
-            Some(Ok(Message::Text(text))) => match pusher::parse_frame(&text) {
-                Some(Frame::Subscribed { channel: subscribed }) if subscribed == channel => return Ok(()),
-                Some(Frame::Error { message }) => bail!("subscription to {channel} refused: {message}"),
-                Some(Frame::Ping) => socket.send(Message::text(pusher::pong_frame())).await.context("send pong")?,
-                _ => {}
-            },
-            Some(Ok(Message::Close(frame))) => bail!("closed while subscribing: {frame:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error).context("WebSocket read"),
-            None => bail!("the socket closed while subscribing"),
-        }
-    }
-}
-
 /// Runs the measurement.
 ///
 /// # Errors
@@ -143,25 +124,22 @@ pub async fn run(config: HostApiConfig) -> anyhow::Result<HostApiReport> {
         None => None,
     };
 
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let last_delivery_nanos = Arc::new(AtomicU64::new(0));
-    let epoch = Instant::now();
+    let counter = pusher::DeliveryCounter::new();
     let (stop, stop_receiver) = watch::channel(false);
     let readers: Vec<Option<tokio::task::JoinHandle<()>>> = stream::iter(0..config.sockets)
         .map(|index| {
             let ws_url = ws_url.clone();
             let channel = format!("host-load.{}", index % channels);
-            let (deliveries, last, mut stop, errors) =
-                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), errors.clone());
+            let (counter, stop, errors) = (counter.clone(), stop_receiver.clone(), errors.clone());
             async move {
                 let subscribed = async {
                     let (mut socket, _) = pusher::connect(&ws_url).await?;
                     socket.send(Message::text(pusher::subscribe_frame(&channel, ""))).await?;
-                    wait_subscribed(&mut socket, &channel).await?;
+                    pusher::wait_subscribed(&mut socket, &channel).await?;
                     anyhow::Ok(socket)
                 }
                 .await;
-                let mut socket = match subscribed {
+                let socket = match subscribed {
                     Ok(socket) => socket,
                     Err(failure) => {
                         count_error(
@@ -171,30 +149,8 @@ pub async fn run(config: HostApiConfig) -> anyhow::Result<HostApiReport> {
                         return None;
                     }
                 };
-                Some(tokio::spawn(async move {
-                    loop {
-                        let frame = tokio::select! {
-                            _ = stop.wait_for(|stopping| *stopping) => break,
-                            frame = socket.next() => frame,
-                        };
-                        match frame {
-                            Some(Ok(Message::Text(text))) => {
-                                if !text.contains("\"event\":\"pusher") {
-                                    deliveries.fetch_add(1, Ordering::Relaxed);
-                                    last.fetch_max(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                                } else if text.contains("pusher:ping") {
-                                    let _ = socket.send(Message::text(pusher::pong_frame())).await;
-                                }
-                            }
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                                count_error(&errors, "socket closed during the run".to_owned());
-                                break;
-                            }
-                            Some(Ok(_)) => {}
-                        }
-                    }
-                    let _ = socket.close(None).await;
-                }))
+                let on_close = move || count_error(&errors, "socket closed during the run".to_owned());
+                Some(tokio::spawn(pusher::count_deliveries(socket, counter, stop, on_close)))
             }
         })
         .buffer_unordered(config.connect_concurrency.max(1))
@@ -217,7 +173,7 @@ pub async fn run(config: HostApiConfig) -> anyhow::Result<HostApiReport> {
     let accepted = Arc::new(AtomicU64::new(0));
     let shared_config = Arc::new(config.clone());
     let publish_started = Instant::now();
-    let publish_started_nanos = epoch.elapsed().as_nanos() as u64;
+    let publish_started_nanos = counter.now_nanos();
     let mut sent = 0_u64;
     while publish_started.elapsed() < config.duration {
         if config.publish_rate > 0.0 {
@@ -254,15 +210,7 @@ pub async fn run(config: HostApiConfig) -> anyhow::Result<HostApiReport> {
     }
     let _ = in_flight.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
     let trigger_seconds = publish_started.elapsed().as_secs_f64();
-    let mut previous = u64::MAX;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = deliveries.load(Ordering::Relaxed);
-        if now == previous {
-            break;
-        }
-        previous = now;
-    }
+    counter.settle().await;
     let _ = stop.send(true);
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
@@ -271,9 +219,9 @@ pub async fn run(config: HostApiConfig) -> anyhow::Result<HostApiReport> {
     let (churn_cycles, churn_seconds) = churn(&config, &ws_url, &errors).await;
 
     let triggers_accepted = accepted.load(Ordering::Relaxed);
-    let delivered = deliveries.load(Ordering::Relaxed);
+    let delivered = counter.deliveries.load(Ordering::Relaxed);
     let delivery_seconds =
-        (last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
+        (counter.last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
     let per_channel = sockets_subscribed as f64 / channels as f64;
     let memory_per_socket_bytes = match (memory_before_bytes, memory_after_bytes) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before) as f64 / sockets_subscribed as f64),
@@ -327,7 +275,7 @@ async fn churn(config: &HostApiConfig, ws_url: &str, errors: &Errors) -> (u64, f
                     let unsubscribe = json!({"event": "pusher:unsubscribe", "data": {"channel": channel}}).to_string();
                     while started.elapsed() < config.churn_duration {
                         socket.send(Message::text(subscribe.clone())).await?;
-                        wait_subscribed(&mut socket, &channel).await?;
+                        pusher::wait_subscribed(&mut socket, &channel).await?;
                         socket.send(Message::text(unsubscribe.clone())).await?;
                         cycles.fetch_add(1, Ordering::Relaxed);
                     }
