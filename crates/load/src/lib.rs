@@ -8,6 +8,8 @@
 //! - [`demo`]: `switchboard-load demo`, the service started in-process on a throwaway
 //!   database with the simulation at a gentle rate, for people to watch.
 //! - [`fanout`]: WebSocket deliveries per second to many subscribed sockets.
+//! - [`host_api`]: the host's side: triggers through the signed Pusher HTTP API,
+//!   deliveries, presence churn and memory per socket.
 //! - [`ingest`]: bulk ingestion with the server's memory before and after.
 //! - [`api`], [`pusher`], [`tokens`], [`pace`], [`ledger`], [`memory`]: the HTTP API and
 //!   Pusher protocol clients, JWT minting, sending at a rate, the matching of events to
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod demo;
 pub mod fanout;
+pub mod host_api;
 pub mod ingest;
 pub mod ledger;
 pub mod memory;

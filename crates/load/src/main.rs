@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use switchboard_load::demo::{self, DemoOptions};
 use switchboard_load::fanout::{self, FanoutConfig};
+use switchboard_load::host_api::{self, HostApiConfig};
 use switchboard_load::ingest::{self, IngestConfig};
 use switchboard_load::memory::MemorySource;
 use switchboard_load::simulation::default_first_message_id;
@@ -24,6 +25,7 @@ Example (a service started with SWITCHBOARD_JWT_SECRET=dev-secret):
   switchboard-load fanout --jwt-secret dev-secret --sockets 2000 --publish-rate 100
   switchboard-load ingest --jwt-secret dev-secret --messages 100000 --conversations 100000
   switchboard-load demo     (the service itself, simulated users, console links; Ctrl-C stops)
+  switchboard-load host-api --app-id 1 --app-key KEY --app-secret SECRET --sockets 10000 --churn-sockets 100
 
 Latency is measured from just before POST /api/messages to the ConversationAssigned event
 received on the moderator's socket, matched by message id. Raise `ulimit -n` for thousands
@@ -51,6 +53,45 @@ enum Command {
     /// directory and gently simulated moderators and clients; prints console and dashboard
     /// links with tokens. Ctrl-C stops it.
     Demo(DemoArgs),
+    /// The host's side: triggers through the Pusher HTTP API, deliveries, presence churn,
+    /// memory per socket (any Pusher-protocol server: needs only the app credentials).
+    HostApi(HostApiArgs),
+}
+
+#[derive(Debug, Args)]
+struct HostApiArgs {
+    /// Base URL of the running server.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "SWITCHBOARD_URL")]
+    url: String,
+    #[arg(long, env = "SWITCHBOARD_PUSHER_APP_ID")]
+    app_id: String,
+    #[arg(long, env = "SWITCHBOARD_PUSHER_APP_KEY")]
+    app_key: String,
+    #[arg(long, env = "SWITCHBOARD_PUSHER_APP_SECRET", hide_env_values = true)]
+    app_secret: String,
+    #[arg(long, default_value_t = 10_000)]
+    sockets: u64,
+    #[arg(long, default_value_t = 100)]
+    channels: u64,
+    /// Triggers per second; 0 for as fast as --publish-concurrency allows.
+    #[arg(long, default_value_t = 0.0)]
+    publish_rate: f64,
+    #[arg(long, default_value_t = 64)]
+    publish_concurrency: usize,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Sockets joining and leaving presence channels in a loop after the triggers.
+    #[arg(long, default_value_t = 100)]
+    churn_sockets: u64,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    churn_duration: Duration,
+    /// The server's process id, to read its memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -318,6 +359,26 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
                 duration: args.duration,
                 id_base: args.id_base,
                 connect_concurrency: args.connect_concurrency,
+            })
+            .await?;
+            println!("{}", report.summary());
+            write_json(args.json.as_ref(), &serde_json::to_string_pretty(&report)?)
+        }
+        Some(Command::HostApi(args)) => {
+            let report = host_api::run(HostApiConfig {
+                url: args.url.clone(),
+                app_id: args.app_id.clone(),
+                app_key: args.app_key.clone(),
+                app_secret: args.app_secret.clone(),
+                sockets: args.sockets,
+                channels: args.channels,
+                publish_rate: args.publish_rate,
+                publish_concurrency: args.publish_concurrency,
+                duration: args.duration,
+                connect_concurrency: args.connect_concurrency,
+                churn_sockets: args.churn_sockets,
+                churn_duration: args.churn_duration,
+                memory: args.server_pid.map(MemorySource::Pid),
             })
             .await?;
             println!("{}", report.summary());

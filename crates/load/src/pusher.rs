@@ -1,17 +1,21 @@
 //! A minimal Pusher protocol 7 client, enough to behave like pusher-js does: read
 //! `pusher:connection_established`, authorize a private channel through
-//! `POST /broadcasting/auth`, subscribe, answer `pusher:ping`, and hand events out.
+//! `POST /broadcasting/auth`, subscribe, answer `pusher:ping`, and hand events out or
+//! count them ([`count_deliveries`], for the fan-out measurements).
 //!
 //! It owns frame building and parsing only; reconnecting and reacting to events belong to
 //! the actors. No TLS: the tool targets a service on the same network.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -190,6 +194,15 @@ pub async fn subscribe(
 ) -> anyhow::Result<()> {
     let auth = authorize(http, base_url, token, socket_id, channel).await?;
     socket.send(Message::text(subscribe_frame(channel, &auth))).await.context("send subscribe")?;
+    wait_subscribed(socket, channel).await
+}
+
+/// Waits for the confirmation of a subscription to `channel` already sent; events that
+/// arrive first are dropped, pings answered.
+///
+/// # Errors
+/// The subscription was refused, failed or timed out.
+pub async fn wait_subscribed(socket: &mut Socket, channel: &str) -> anyhow::Result<()> {
     loop {
         let next = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.next()).await.context("no subscription answer")?;
         match next {
@@ -224,9 +237,100 @@ pub async fn connect_and_subscribe(
     Ok(socket)
 }
 
+/// Whether a frame is an application event, not one of the protocol's own.
+#[must_use]
+pub fn is_application_event(text: &str) -> bool {
+    !text.contains("\"event\":\"pusher")
+}
+
+/// Where a counting reader records what it received.
+#[derive(Clone, Debug)]
+pub struct DeliveryCounter {
+    /// Application events received, all readers together.
+    pub deliveries: Arc<AtomicU64>,
+    /// Nanoseconds after `epoch` of the latest delivery.
+    pub last_delivery_nanos: Arc<AtomicU64>,
+    pub epoch: Instant,
+}
+
+impl DeliveryCounter {
+    #[must_use]
+    pub fn new() -> Self {
+        DeliveryCounter {
+            deliveries: Arc::new(AtomicU64::new(0)),
+            last_delivery_nanos: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since `epoch`.
+    #[must_use]
+    pub fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Waits (up to 10 s) until deliveries stop arriving for 200 ms.
+    pub async fn settle(&self) {
+        let mut previous = u64::MAX;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.deliveries.load(Ordering::Relaxed);
+            if now == previous {
+                break;
+            }
+            previous = now;
+        }
+    }
+}
+
+impl Default for DeliveryCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads `socket` until `stop`, counting application events into `counter` and answering
+/// pings; `on_close` is called if the server closes the socket first.
+pub async fn count_deliveries(
+    mut socket: Socket,
+    counter: DeliveryCounter,
+    mut stop: watch::Receiver<bool>,
+    on_close: impl Fn(),
+) {
+    loop {
+        let frame = tokio::select! {
+            _ = stop.wait_for(|stopping| *stopping) => break,
+            frame = socket.next() => frame,
+        };
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                if is_application_event(&text) {
+                    counter.deliveries.fetch_add(1, Ordering::Relaxed);
+                    counter.last_delivery_nanos.fetch_max(counter.now_nanos(), Ordering::Relaxed);
+                } else if text.contains("pusher:ping") {
+                    let _ = socket.send(Message::text(pong_frame())).await;
+                }
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                on_close();
+                break;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+    let _ = socket.close(None).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_application_events_count_as_deliveries() {
+        assert!(is_application_event(r#"{"event":"App\\Events\\ConversationAssigned","channel":"c","data":"{}"}"#));
+        assert!(!is_application_event(r#"{"event":"pusher:ping","data":"{}"}"#));
+        assert!(!is_application_event(r#"{"event":"pusher_internal:subscription_succeeded","channel":"c"}"#));
+    }
 
     #[test]
     fn frames_are_parsed_with_data_as_a_string() {

@@ -21,6 +21,10 @@ pub const UNSUPPORTED_PROTOCOL: u16 = 4007;
 /// Close code: the `protocol` query parameter is missing or empty.
 pub const NO_PROTOCOL: u16 = 4008;
 
+/// Close code: the host asked, through the HTTP API's `terminate_connections`, to end
+/// every connection of a user; in the range where pusher-js does not reconnect.
+pub const TERMINATED: u16 = 4009;
+
 /// Close code: the server is at `max_sockets`, or a socket's outbound queue is full (a slow
 /// consumer). pusher-js backs off before reconnecting, which is what an overloaded server
 /// or a client that cannot keep up needs.
@@ -39,8 +43,9 @@ pub const RECONNECT: u16 = 4200;
 pub const PONG_NOT_RECEIVED: u16 = 4201;
 
 /// `pusher:error` code (connection kept): a frame was refused, either because it is larger
-/// than `max_frame_bytes` or because it is a client event (`client-*`), which this server
-/// does not enable. Soketi uses 4301 for both.
+/// than `max_frame_bytes` or because it is a client event (`client-*`) that may not be
+/// relayed (disabled, a public or reserved channel, not subscribed, or over the rate limit
+/// of `client_events_per_second`). Soketi uses 4301 for all of them; the event is dropped.
 pub const MESSAGE_REJECTED: u16 = 4301;
 
 /// Standard WebSocket close code for a message larger than the transport accepts

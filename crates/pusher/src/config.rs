@@ -20,6 +20,24 @@ pub const DEFAULT_MAX_CHANNELS_PER_SOCKET: usize = 100;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 10 * 1024;
 /// Frames waiting to be written to one socket before it counts as a slow consumer.
 pub const DEFAULT_MAX_QUEUED_FRAMES_PER_SOCKET: usize = 512;
+/// Largest `data` of one event published through the HTTP API (Pusher's 10 KiB).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 10 * 1024;
+/// Channels one HTTP-API trigger may name (Pusher's 100).
+pub const DEFAULT_MAX_CHANNELS_PER_EVENT: usize = 100;
+/// Events one `batch_events` request may carry (Pusher's 10).
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 10;
+/// Distinct users on one presence channel (Pusher's 100).
+pub const DEFAULT_MAX_PRESENCE_MEMBERS: usize = 100;
+/// Largest `user_info` of one presence member, as JSON text (Pusher's 1 KB, rounded up).
+pub const DEFAULT_MAX_PRESENCE_MEMBER_INFO_BYTES: usize = 2 * 1024;
+/// Client events one socket may send per second (Pusher's 10).
+pub const DEFAULT_CLIENT_EVENTS_PER_SECOND: usize = 10;
+/// How far an HTTP-API request's `auth_timestamp` may be from the server's clock (Pusher's 600 s).
+pub const DEFAULT_TIMESTAMP_WINDOW_SECONDS: u64 = 600;
+/// Webhook events waiting to be sent before new ones are dropped.
+pub const DEFAULT_WEBHOOK_QUEUE_EVENTS: usize = 10_000;
+/// How long a failing webhook batch keeps being retried before it is dropped.
+pub const DEFAULT_WEBHOOK_RETRY_WINDOW_SECONDS: u64 = 600;
 
 const MAX_ACTIVITY_TIMEOUT_SECONDS: u64 = 3_600;
 const MAX_PONG_TIMEOUT_SECONDS: u64 = 3_600;
@@ -57,6 +75,29 @@ pub struct PusherConfig {
     /// Frames queued for one socket; when a publish finds the queue full the socket is
     /// closed with 4100 rather than letting one slow client hold memory without bound.
     pub max_queued_frames_per_socket: usize,
+    /// Largest `data` of an HTTP-API event: larger ones are refused with 413.
+    pub max_event_bytes: usize,
+    /// Channels one HTTP-API event may be published to: more is a 400.
+    pub max_channels_per_event: usize,
+    /// Events in one `batch_events` request: more is a 400.
+    pub max_batch_events: usize,
+    /// Distinct users on one presence channel: a new user's subscription is refused beyond.
+    pub max_presence_members: usize,
+    /// Largest `user_info` (JSON text) of a presence member: a larger one is refused.
+    pub max_presence_member_info_bytes: usize,
+    /// Whether `client-*` events are relayed on private and presence channels.
+    pub client_events: bool,
+    /// Client events one socket may send in any one second; beyond, `pusher:error` 4301
+    /// and the event is dropped.
+    pub client_events_per_second: usize,
+    /// An HTTP-API request whose `auth_timestamp` is further than this from the clock is 401.
+    pub timestamp_window_seconds: u64,
+    /// Where Pusher webhooks are posted (`http://` only); none when `None`.
+    pub webhook_url: Option<String>,
+    /// Webhook events waiting to be sent; beyond, new events are dropped and counted.
+    pub webhook_queue_events: usize,
+    /// How long a failing webhook batch is retried (with backoff) before it is dropped.
+    pub webhook_retry_window_seconds: u64,
 }
 
 impl PusherConfig {
@@ -72,6 +113,17 @@ impl PusherConfig {
             max_channels_per_socket: DEFAULT_MAX_CHANNELS_PER_SOCKET,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_queued_frames_per_socket: DEFAULT_MAX_QUEUED_FRAMES_PER_SOCKET,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_channels_per_event: DEFAULT_MAX_CHANNELS_PER_EVENT,
+            max_batch_events: DEFAULT_MAX_BATCH_EVENTS,
+            max_presence_members: DEFAULT_MAX_PRESENCE_MEMBERS,
+            max_presence_member_info_bytes: DEFAULT_MAX_PRESENCE_MEMBER_INFO_BYTES,
+            client_events: true,
+            client_events_per_second: DEFAULT_CLIENT_EVENTS_PER_SECOND,
+            timestamp_window_seconds: DEFAULT_TIMESTAMP_WINDOW_SECONDS,
+            webhook_url: None,
+            webhook_queue_events: DEFAULT_WEBHOOK_QUEUE_EVENTS,
+            webhook_retry_window_seconds: DEFAULT_WEBHOOK_RETRY_WINDOW_SECONDS,
         }
     }
 
@@ -100,6 +152,21 @@ impl PusherConfig {
             1,
             as_u64(tokio::sync::Semaphore::MAX_PERMITS),
         )?;
+        check_range("max_event_bytes", as_u64(self.max_event_bytes), 1, as_u64(MAX_FRAME_BYTES))?;
+        check_range("max_channels_per_event", as_u64(self.max_channels_per_event), 1, 10_000)?;
+        check_range("max_batch_events", as_u64(self.max_batch_events), 1, 10_000)?;
+        check_range("max_presence_members", as_u64(self.max_presence_members), 1, 1_000_000)?;
+        check_range("max_presence_member_info_bytes", as_u64(self.max_presence_member_info_bytes), 2, 1 << 20)?;
+        check_range("client_events_per_second", as_u64(self.client_events_per_second), 1, 10_000)?;
+        check_range("timestamp_window_seconds", self.timestamp_window_seconds, 1, 86_400)?;
+        check_range("webhook_queue_events", as_u64(self.webhook_queue_events), 1, 10_000_000)?;
+        // The floor: a receiver that is down for five minutes loses nothing.
+        check_range("webhook_retry_window_seconds", self.webhook_retry_window_seconds, 300, 7 * 86_400)?;
+        if let Some(url) = &self.webhook_url {
+            if !url.starts_with("http://") || url.len() <= "http://".len() {
+                return Err(ConfigError::InvalidWebhookUrl);
+            }
+        }
         Ok(())
     }
 
@@ -130,6 +197,17 @@ impl fmt::Debug for PusherConfig {
             .field("max_channels_per_socket", &self.max_channels_per_socket)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_queued_frames_per_socket", &self.max_queued_frames_per_socket)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("max_channels_per_event", &self.max_channels_per_event)
+            .field("max_batch_events", &self.max_batch_events)
+            .field("max_presence_members", &self.max_presence_members)
+            .field("max_presence_member_info_bytes", &self.max_presence_member_info_bytes)
+            .field("client_events", &self.client_events)
+            .field("client_events_per_second", &self.client_events_per_second)
+            .field("timestamp_window_seconds", &self.timestamp_window_seconds)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_queue_events", &self.webhook_queue_events)
+            .field("webhook_retry_window_seconds", &self.webhook_retry_window_seconds)
             .finish()
     }
 }
@@ -147,6 +225,12 @@ pub enum ConfigError {
     /// `:` of a channel signature, or is too long.
     #[error("app_key must be 1 to {MAX_APP_KEY_BYTES} ASCII letters, digits, '-', '_' or '.'")]
     InvalidAppKey,
+    /// The webhook URL is not an `http://` URL (no TLS client is built in).
+    #[error("webhook_url must start with http://")]
+    InvalidWebhookUrl,
+    /// Webhooks need a tokio runtime to run their sender on, and `build` found none.
+    #[error("webhooks need a tokio runtime: build the server inside one")]
+    NoRuntime,
     /// A bound is outside what the server supports.
     #[error("{field} must be between {minimum} and {maximum}, got {value}")]
     OutOfRange {
@@ -227,6 +311,11 @@ mod tests {
             PusherConfig { max_queued_frames_per_socket: 0, ..valid() },
             PusherConfig { pong_timeout_seconds: 0, ..valid() },
             PusherConfig { max_frame_bytes: 10, ..valid() },
+            PusherConfig { max_event_bytes: 0, ..valid() },
+            PusherConfig { max_batch_events: 0, ..valid() },
+            PusherConfig { client_events_per_second: 0, ..valid() },
+            PusherConfig { webhook_retry_window_seconds: 299, ..valid() },
+            PusherConfig { webhook_url: Some("https://example.com/hook".into()), ..valid() },
         ] {
             assert!(config.validate().is_err(), "{config:?}");
         }

@@ -17,9 +17,9 @@ use tokio::time::{timeout, Instant};
 use crate::codes::{MESSAGE_TOO_BIG, PONG_NOT_RECEIVED, RECONNECT};
 use crate::liveness::{Liveness, LivenessAction};
 use crate::outgoing;
-use crate::realtime::Shared;
 use crate::registry::{CloseRequest, SocketInbox};
 use crate::session::Session;
+use crate::shared::Shared;
 use crate::stats::SocketPermit;
 
 /// How long the server waits for its close frame to be written and answered before it
@@ -153,7 +153,7 @@ where
                 };
                 liveness.on_activity(Instant::now());
                 let reply = match message {
-                    Message::Text(text) => session.handle_text(text.as_str()),
+                    Message::Text(text) => session.handle_text_now(text.as_str()),
                     Message::Binary(_) => Some(Session::handle_binary()),
                     // The WebSocket layer answers pings itself; both only prove liveness.
                     Message::Ping(_) | Message::Pong(_) => None,
@@ -302,6 +302,3 @@ async fn guarded<WriterError: Display>(
         },
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -19,8 +19,8 @@ pub(crate) enum ClientMessage {
         /// The channel to leave.
         channel: String,
     },
-    /// A `client-*` event, which this server refuses.
-    ClientEvent,
+    /// A `client-*` event to relay to the channel's other subscribers.
+    ClientEvent(ClientEvent),
     /// Any other event name.
     Unsupported {
         /// The event's name, for the error message.
@@ -34,6 +34,18 @@ pub(crate) struct SubscribeRequest {
     pub(crate) channel: String,
     /// `"<key>:<hex>"` for private channels; empty or absent for public ones.
     pub(crate) auth: Option<String>,
+    /// Presence channels: the JSON text the signature covers (`user_id`, `user_info`).
+    pub(crate) channel_data: Option<String>,
+}
+
+/// A `client-*` event as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientEvent {
+    pub(crate) event: String,
+    pub(crate) channel: String,
+    /// The `data` to relay, as the JSON string the protocol sends: a string as given, any
+    /// other value as its JSON text.
+    pub(crate) data: String,
 }
 
 /// Why a frame is not a Pusher message.
@@ -47,6 +59,10 @@ pub(crate) enum ParseError {
     MissingChannel { event: &'static str },
     #[error("\"auth\" must be a string")]
     InvalidAuth,
+    #[error("\"channel_data\" must be a string")]
+    InvalidChannelData,
+    #[error("a client event needs a string \"channel\"")]
+    ClientEventWithoutChannel,
 }
 
 /// Reads one text frame.
@@ -57,6 +73,17 @@ pub(crate) fn parse(text: &str) -> Result<ClientMessage, ParseError> {
     let Some(Value::String(event)) = frame.remove("event") else {
         return Err(ParseError::MissingEvent);
     };
+    if event.starts_with("client-") {
+        let Some(Value::String(channel)) = frame.remove("channel") else {
+            return Err(ParseError::ClientEventWithoutChannel);
+        };
+        let data = match frame.remove("data") {
+            Some(Value::String(text)) => text,
+            None => "{}".to_owned(),
+            Some(other) => other.to_string(),
+        };
+        return Ok(ClientMessage::ClientEvent(ClientEvent { event, channel, data }));
+    }
     let data = data_object(frame.remove("data"));
     match event.as_str() {
         "pusher:ping" => Ok(ClientMessage::Ping),
@@ -68,10 +95,14 @@ pub(crate) fn parse(text: &str) -> Result<ClientMessage, ParseError> {
                 Some(Value::String(auth)) => Some(auth.clone()),
                 Some(_) => return Err(ParseError::InvalidAuth),
             };
-            Ok(ClientMessage::Subscribe(SubscribeRequest { channel, auth }))
+            let channel_data = match data.get("channel_data") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(channel_data)) => Some(channel_data.clone()),
+                Some(_) => return Err(ParseError::InvalidChannelData),
+            };
+            Ok(ClientMessage::Subscribe(SubscribeRequest { channel, auth, channel_data }))
         }
         "pusher:unsubscribe" => Ok(ClientMessage::Unsubscribe { channel: channel_of(&data, "pusher:unsubscribe")? }),
-        _ if event.starts_with("client-") => Ok(ClientMessage::ClientEvent),
         _ => Ok(ClientMessage::Unsupported { event }),
     }
 }
@@ -99,7 +130,11 @@ mod tests {
     use super::*;
 
     fn subscribe(channel: &str, auth: Option<&str>) -> ClientMessage {
-        ClientMessage::Subscribe(SubscribeRequest { channel: channel.into(), auth: auth.map(str::to_owned) })
+        ClientMessage::Subscribe(SubscribeRequest {
+            channel: channel.into(),
+            auth: auth.map(str::to_owned),
+            channel_data: None,
+        })
     }
 
     #[test]
@@ -131,8 +166,33 @@ mod tests {
     #[test]
     fn sorts_other_events() {
         assert_eq!(
-            parse(r#"{"event":"client-typing","channel":"private-a","data":{}}"#),
-            Ok(ClientMessage::ClientEvent)
+            parse(r#"{"event":"client-typing","channel":"private-a","data":{"on":true}}"#),
+            Ok(ClientMessage::ClientEvent(ClientEvent {
+                event: "client-typing".into(),
+                channel: "private-a".into(),
+                data: r#"{"on":true}"#.into(),
+            }))
+        );
+        assert_eq!(
+            parse(r#"{"event":"client-note","channel":"private-a","data":"plain"}"#),
+            Ok(ClientMessage::ClientEvent(ClientEvent {
+                event: "client-note".into(),
+                channel: "private-a".into(),
+                data: "plain".into(),
+            }))
+        );
+        assert_eq!(parse(r#"{"event":"client-x","data":{}}"#), Err(ParseError::ClientEventWithoutChannel));
+        assert_eq!(
+            parse(r#"{"event":"pusher:subscribe","data":{"channel":"presence-a","auth":"k:0","channel_data":"{}"}}"#),
+            Ok(ClientMessage::Subscribe(SubscribeRequest {
+                channel: "presence-a".into(),
+                auth: Some("k:0".into()),
+                channel_data: Some("{}".into()),
+            }))
+        );
+        assert_eq!(
+            parse(r#"{"event":"pusher:subscribe","data":{"channel":"presence-a","channel_data":{}}}"#),
+            Err(ParseError::InvalidChannelData)
         );
         assert_eq!(
             parse(r#"{"event":"pusher:signin","data":{}}"#),

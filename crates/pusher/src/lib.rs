@@ -7,13 +7,15 @@
 //! closure given to [`Realtime::authorization_handler`] (the `/broadcasting/auth` route),
 //! and the embedder learns about subscriptions through a [`SubscriptionHook`].
 //!
-//! What it deliberately does not do:
-//! - presence channels (`presence-*`) and encrypted channels (`private-encrypted-*`) are
-//!   refused with `pusher:subscription_error`;
-//! - client events (`client-*`) are refused with `pusher:error` 4301;
-//! - no HTTP publishing API (`POST /apps/{id}/events`): the embedder calls
-//!   [`Realtime::publish`] in process;
-//! - no bearer tokens, roles or any other authentication of its own.
+//! It serves public, private, encrypted (`private-encrypted-*`, relayed untouched) and
+//! presence channels, client events (`client-*`) on private and presence channels, the
+//! Pusher HTTP API ([`Realtime::http_api_router`]) and Pusher webhooks
+//! (`PusherConfig::webhook_url`). The embedder publishes in process with
+//! [`Realtime::publish`] and may reserve channels for itself
+//! ([`RealtimeBuilder::reserved_channels`]): no HTTP-API publish, no client event.
+//!
+//! What it deliberately does not do: bearer tokens, roles or any other authentication of
+//! its own; `pusher:signin` (user authentication); TLS for webhooks.
 //!
 //! ```no_run
 //! use switchboard_pusher::{AuthDenied, PusherConfig, Realtime};
@@ -42,28 +44,36 @@
 
 mod authorization;
 mod channel_name;
+mod clock;
 pub mod codes;
 mod config;
 mod connection;
 mod hooks;
+mod http_api;
 mod incoming;
 mod liveness;
 mod outgoing;
 mod realtime;
 mod registry;
 mod session;
+mod shared;
 mod signature;
 mod socket_id;
+#[cfg(test)]
+mod socket_task_tests;
 mod stats;
 mod upgrade;
+mod webhook;
 
 pub use authorization::{AuthDenied, ChannelAuthorizationError, MAX_AUTHORIZATION_BODY_BYTES};
 pub use channel_name::{
     is_valid_channel_name, validate_channel_name, ChannelKind, ChannelNameError, MAX_CHANNEL_NAME_BYTES,
 };
+pub use clock::{Clock, SystemClock};
 pub use config::{ConfigError, PusherConfig};
 pub use hooks::{SubscriptionChange, SubscriptionHook, UnsubscribeCause};
 pub use realtime::{InvalidCloseCode, Realtime, RealtimeBuilder};
-pub use signature::sign_private_channel;
+pub use shared::ReservedChannels;
+pub use signature::{hex_hmac, sign_presence_channel, sign_private_channel};
 pub use socket_id::{is_valid_socket_id, InvalidSocketId, SocketId};
 pub use stats::StatsSnapshot;

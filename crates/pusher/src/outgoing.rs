@@ -16,6 +16,16 @@ struct WireFrame<'a, Data: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     channel: Option<&'a str>,
     data: Data,
+    /// Client events on presence channels: who sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MemberData<'a> {
+    user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_info: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +82,28 @@ pub(crate) fn subscription_succeeded(channel: &str) -> Utf8Bytes {
     encode_frame("pusher_internal:subscription_succeeded", Some(channel), "{}")
 }
 
+/// The subscription to presence `channel` is in place; `data_json` is the member hash.
+pub(crate) fn presence_subscription_succeeded(channel: &str, data_json: &str) -> Utf8Bytes {
+    encode_frame("pusher_internal:subscription_succeeded", Some(channel), data_json)
+}
+
+/// A user arrived on presence `channel` (its first socket there).
+pub(crate) fn member_added(channel: &str, user_id: &str, user_info: &serde_json::Value) -> Utf8Bytes {
+    let user_info = Some(user_info).filter(|info| !info.is_null());
+    encode_frame("pusher_internal:member_added", Some(channel), encode(&MemberData { user_id, user_info }))
+}
+
+/// A user left presence `channel` (its last socket there).
+pub(crate) fn member_removed(channel: &str, user_id: &str) -> Utf8Bytes {
+    encode_frame("pusher_internal:member_removed", Some(channel), encode(&MemberData { user_id, user_info: None }))
+}
+
+/// A `client-*` event relayed to the channel's other subscribers, with the sender's user
+/// id on presence channels.
+pub(crate) fn client_event(channel: &str, event: &str, data: &str, user_id: Option<&str>) -> Utf8Bytes {
+    Utf8Bytes::from(encode(&WireFrame { event, channel: Some(channel), data, user_id }))
+}
+
 /// The subscription to `channel` was refused; the socket is not subscribed.
 pub(crate) fn subscription_error(channel: &str, refusal: &SubscriptionRefusal) -> Utf8Bytes {
     encode_frame("pusher:subscription_error", Some(channel), refusal)
@@ -83,12 +115,13 @@ pub(crate) fn event(channel: &str, event: &str, data_json: &str) -> Utf8Bytes {
 }
 
 fn encode_frame<Data: Serialize>(event: &str, channel: Option<&str>, data: Data) -> Utf8Bytes {
-    Utf8Bytes::from(encode(&WireFrame { event, channel, data }))
+    Utf8Bytes::from(encode(&WireFrame { event, channel, data, user_id: None }))
 }
 
 fn encode<Value: Serialize>(value: &Value) -> String {
-    // Only strings, integers and structs of them are serialised here: this cannot fail.
-    serde_json::to_string(value).expect("server frames hold only strings and integers")
+    // Only strings, integers, JSON values and structs of them are serialised here, all with
+    // string keys: this cannot fail.
+    serde_json::to_string(value).expect("server frames hold only strings, integers and JSON values")
 }
 
 #[cfg(test)]
@@ -138,6 +171,21 @@ mod tests {
                 "channel": "private-a",
                 "data": {"type": "AuthError", "error": "bad signature", "status": 401}
             })
+        );
+    }
+
+    #[test]
+    fn presence_frames_carry_string_data() {
+        let added = parse(&member_added("presence-a", "7", &json!({"name": "Ann"})));
+        assert_eq!(added["event"], "pusher_internal:member_added");
+        let data: Value = serde_json::from_str(added["data"].as_str().expect("string data")).expect("JSON");
+        assert_eq!(data, json!({"user_id": "7", "user_info": {"name": "Ann"}}));
+        let removed = parse(&member_removed("presence-a", "7"));
+        assert_eq!(removed["data"], r#"{"user_id":"7"}"#);
+        let whisper = parse(&client_event("presence-a", "client-typing", r#"{"on":true}"#, Some("7")));
+        assert_eq!(
+            whisper,
+            json!({"event": "client-typing", "channel": "presence-a", "data": r#"{"on":true}"#, "user_id": "7"})
         );
     }
 

@@ -6,46 +6,16 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
-use crate::outgoing;
-use crate::registry::{CloseRequest, Registry};
+use crate::registry::CloseRequest;
+use crate::shared::{ReservedChannels, Shared};
 use crate::signature::sign_private_channel;
-use crate::socket_id::{SocketId, SocketIdGenerator};
-use crate::stats::{Stats, StatsSnapshot};
-use crate::{codes, upgrade};
-
-/// State shared by the handle, the upgrade handler and every socket task.
-pub(crate) struct Shared {
-    pub(crate) config: PusherConfig,
-    pub(crate) registry: Registry,
-    pub(crate) stats: Arc<Stats>,
-    pub(crate) hook: Option<SubscriptionHook>,
-    pub(crate) socket_ids: SocketIdGenerator,
-    /// Sent to a socket whose outbound queue is full.
-    pub(crate) slow_consumer_close: CloseRequest,
-}
-
-impl Shared {
-    /// Assumes `config` is valid; [`RealtimeBuilder::build`] checks it.
-    pub(crate) fn new(config: PusherConfig, hook: Option<SubscriptionHook>) -> Self {
-        let slow_consumer_close = CloseRequest {
-            code: codes::OVER_CAPACITY,
-            reason: format!(
-                "Over capacity: more than {} frames waiting for this connection",
-                config.max_queued_frames_per_socket
-            ),
-        };
-        Self {
-            config,
-            registry: Registry::default(),
-            stats: Arc::new(Stats::default()),
-            hook,
-            socket_ids: SocketIdGenerator::new(),
-            slow_consumer_close,
-        }
-    }
-}
+use crate::socket_id::SocketId;
+use crate::stats::StatsSnapshot;
+use crate::webhook::{WebhookQueue, WebhookTarget};
+use crate::{http_api, upgrade};
 
 /// The Pusher server: cheap to clone (one `Arc`), every clone drives the same sockets.
 #[derive(Clone)]
@@ -57,6 +27,8 @@ pub struct Realtime {
 pub struct RealtimeBuilder {
     config: PusherConfig,
     hook: Option<SubscriptionHook>,
+    clock: Option<Arc<dyn Clock>>,
+    reserved: Option<ReservedChannels>,
 }
 
 impl RealtimeBuilder {
@@ -68,13 +40,54 @@ impl RealtimeBuilder {
         self
     }
 
-    /// Validates the configuration and creates the server (no socket is opened here).
+    /// Reads time from `clock` (the HTTP API's timestamp window, webhooks, the client-event
+    /// rate limit) instead of the system clock.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Channels the embedder keeps for itself: `reserved(channel)` true means no HTTP-API
+    /// publish (403) and no client event on it; subscribing still follows the usual rules.
+    #[must_use]
+    pub fn reserved_channels(mut self, reserved: ReservedChannels) -> Self {
+        self.reserved = Some(reserved);
+        self
+    }
+
+    /// Validates the configuration and creates the server (no socket is opened here). With
+    /// a `webhook_url`, starts the webhook sender on the current tokio runtime.
     ///
     /// # Errors
-    /// The first invalid field of the configuration.
+    /// The first invalid field of the configuration; [`ConfigError::NoRuntime`] when webhooks
+    /// are configured outside a tokio runtime.
     pub fn build(self) -> Result<Realtime, ConfigError> {
         self.config.validate()?;
-        Ok(Realtime { shared: Arc::new(Shared::new(self.config, self.hook)) })
+        let mut shared = Shared::new(self.config, self.hook);
+        if let Some(clock) = self.clock {
+            shared.clock = clock;
+        }
+        shared.reserved = self.reserved;
+        if let Some(url) = shared.config.webhook_url.clone() {
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+            let config = &shared.config;
+            let target = WebhookTarget {
+                url,
+                app_key: config.app_key.clone(),
+                app_secret: config.app_secret.clone(),
+                retry_window: std::time::Duration::from_secs(config.webhook_retry_window_seconds),
+            };
+            let queue = WebhookQueue::start(
+                target,
+                config.webhook_queue_events,
+                Arc::clone(&shared.clock),
+                Arc::clone(&shared.stats),
+                &runtime,
+            );
+            shared.webhooks = Some(queue);
+        }
+        Ok(Realtime { shared: Arc::new(shared) })
     }
 }
 
@@ -99,7 +112,7 @@ impl Realtime {
     /// Starts building a server, to add a [`SubscriptionHook`].
     #[must_use]
     pub fn builder(config: PusherConfig) -> RealtimeBuilder {
-        RealtimeBuilder { config, hook: None }
+        RealtimeBuilder { config, hook: None, clock: None, reserved: None }
     }
 
     /// The validated configuration in force.
@@ -113,7 +126,7 @@ impl Realtime {
     where
         State: Clone + Send + Sync + 'static,
     {
-        Router::new().route("/app/{app_key}", get(upgrade::upgrade_socket)).with_state(self.clone())
+        Router::new().route("/app/{app_key}", get(upgrade::upgrade_socket)).with_state(Arc::clone(&self.shared))
     }
 
     /// Sends `event` with `data_json` (sent as a JSON string, as the protocol requires) to
@@ -121,16 +134,23 @@ impl Realtime {
     /// queued on each subscriber's bounded queue; a subscriber whose queue is full is
     /// closed with 4100 instead. Returns how many sockets it was queued for.
     pub fn publish(&self, channel: &str, event: &str, data_json: &str) -> usize {
-        let frame = outgoing::event(channel, event, data_json);
-        let outcome = self.shared.registry.fan_out(channel, &frame, &self.shared.slow_consumer_close);
-        for _ in 0..outcome.slow_consumers {
-            self.shared.stats.record_slow_consumer();
-        }
-        if outcome.slow_consumers > 0 {
-            tracing::warn!(channel, slow_consumers = outcome.slow_consumers, "closing sockets that cannot keep up");
-        }
-        self.shared.stats.record_publish(outcome.delivered);
-        outcome.delivered
+        self.shared.publish(channel, event, data_json, None)
+    }
+
+    /// The Pusher HTTP API (`/apps/{app_id}/events`, `batch_events`, `channels`,
+    /// `channels/{name}`, `channels/{name}/users`, `users/{id}/terminate_connections`),
+    /// ready to merge into the service's router. See the crate README for its answers.
+    pub fn http_api_router<State>(&self) -> Router<State>
+    where
+        State: Clone + Send + Sync + 'static,
+    {
+        http_api::router(Arc::clone(&self.shared))
+    }
+
+    /// How many distinct users are on presence `channel` on this server.
+    #[must_use]
+    pub fn user_count(&self, channel: &str) -> usize {
+        self.shared.registry.counts(channel).map_or(0, |counts| counts.user_count)
     }
 
     /// The `auth` value for `socket_id` on `channel`, unchecked: `"<key>:<hex>"`. Prefer
@@ -185,6 +205,7 @@ impl Realtime {
         self.shared.registry.channel_count()
     }
 
+    #[cfg(test)]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

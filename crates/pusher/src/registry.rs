@@ -1,7 +1,11 @@
 //! Who is connected and who listens where: the open sockets and, per channel, the set of
-//! subscribed sockets. Publishing is a lookup of one channel's set and a non-blocking push
-//! of one shared, pre-serialised frame onto each subscriber's bounded queue.
+//! subscribed sockets and (presence channels) the members, one per user however many of
+//! its sockets are subscribed. Publishing is a lookup of one channel's set and a
+//! non-blocking push of one shared, pre-serialised frame onto each subscriber's bounded
+//! queue.
 //!
+//! A presence join or leave and the `member_added` / `member_removed` it causes happen
+//! under the channel's lock, so every subscriber sees members come and go in one order.
 //! The registry never awaits and never writes to a socket; each socket's own task does.
 
 use std::collections::HashMap;
@@ -9,8 +13,10 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
+use crate::outgoing;
 use crate::socket_id::SocketId;
 
 /// A request to close one socket with a WebSocket close code; the first request wins.
@@ -80,51 +86,27 @@ pub(crate) struct FanOut {
     pub(crate) slow_consumers: usize,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    sockets: DashMap<SocketId, Arc<SocketHandle>>,
-    channels: DashMap<String, HashMap<SocketId, Arc<SocketHandle>>>,
+/// One user on a presence channel, with the sockets through which it is subscribed.
+#[derive(Debug)]
+struct Member {
+    info: Value,
+    sockets: Vec<SocketId>,
 }
 
-impl Registry {
-    pub(crate) fn add_socket(&self, handle: &Arc<SocketHandle>) {
-        self.sockets.insert(handle.socket_id.clone(), Arc::clone(handle));
-    }
+#[derive(Debug, Default)]
+struct Channel {
+    subscribers: HashMap<SocketId, Arc<SocketHandle>>,
+    /// Presence channels only, keyed by user id.
+    members: HashMap<String, Member>,
+}
 
-    pub(crate) fn remove_socket(&self, socket_id: &SocketId) {
-        self.sockets.remove(socket_id);
-    }
-
-    /// Adds the socket to the channel's set; false if it was already there.
-    pub(crate) fn subscribe(&self, channel: &str, handle: &Arc<SocketHandle>) -> bool {
-        let mut subscribers = self.channels.entry(channel.to_owned()).or_default();
-        subscribers.insert(handle.socket_id.clone(), Arc::clone(handle)).is_none()
-    }
-
-    /// Removes the socket from the channel's set, dropping the set once empty; false if it
-    /// was not subscribed.
-    pub(crate) fn unsubscribe(&self, channel: &str, socket_id: &SocketId) -> bool {
-        let (removed, now_empty) = match self.channels.get_mut(channel) {
-            Some(mut subscribers) => {
-                let removed = subscribers.remove(socket_id).is_some();
-                (removed, subscribers.is_empty())
-            }
-            None => (false, false),
-        };
-        if now_empty {
-            self.channels.remove_if(channel, |_, subscribers| subscribers.is_empty());
-        }
-        removed
-    }
-
-    /// Queues `frame` for every subscriber of `channel`; a subscriber whose queue is full is
-    /// asked to close with `slow_consumer_close`.
-    pub(crate) fn fan_out(&self, channel: &str, frame: &Utf8Bytes, slow_consumer_close: &CloseRequest) -> FanOut {
+impl Channel {
+    fn fan_out(&self, frame: &Utf8Bytes, slow_consumer_close: &CloseRequest, except: Option<&SocketId>) -> FanOut {
         let mut outcome = FanOut::default();
-        let Some(subscribers) = self.channels.get(channel) else {
-            return outcome;
-        };
-        for handle in subscribers.values() {
+        for (socket_id, handle) in &self.subscribers {
+            if Some(socket_id) == except {
+                continue;
+            }
             match handle.deliver(frame.clone()) {
                 Delivery::Queued => outcome.delivered += 1,
                 Delivery::QueueFull => {
@@ -138,6 +120,180 @@ impl Registry {
         outcome
     }
 
+    /// `pusher_internal:subscription_succeeded`'s data on a presence channel.
+    fn presence_data(&self) -> String {
+        let ids: Vec<&String> = self.members.keys().collect();
+        let hash: Map<String, Value> =
+            self.members.iter().map(|(user_id, member)| (user_id.clone(), member.info.clone())).collect();
+        let data = serde_json::json!({"presence": {"ids": ids, "hash": hash, "count": ids.len()}});
+        data.to_string()
+    }
+}
+
+/// A subscription was added or removed; `occupancy_changed` when the channel went from no
+/// subscriber to one (or back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubscriptionEdge {
+    pub(crate) changed: bool,
+    pub(crate) occupancy_changed: bool,
+}
+
+/// A presence subscription made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PresenceJoin {
+    /// The member hash for `subscription_succeeded`, as JSON text.
+    pub(crate) subscription_data: String,
+    /// The user was not on the channel before: `member_added` went to the others.
+    pub(crate) member_added: bool,
+    pub(crate) occupied: bool,
+    pub(crate) fan_out: FanOut,
+}
+
+/// A presence subscription removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PresenceLeave {
+    /// That was the user's last socket on the channel: `member_removed` went to the others.
+    pub(crate) member_removed: bool,
+    pub(crate) vacated: bool,
+    pub(crate) fan_out: FanOut,
+}
+
+/// The presence channel already has its most members, and this user is not one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberLimitReached;
+
+/// What the HTTP API reports about one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChannelCounts {
+    pub(crate) subscription_count: usize,
+    pub(crate) user_count: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    sockets: DashMap<SocketId, Arc<SocketHandle>>,
+    channels: DashMap<String, Channel>,
+}
+
+impl Registry {
+    pub(crate) fn add_socket(&self, handle: &Arc<SocketHandle>) {
+        self.sockets.insert(handle.socket_id.clone(), Arc::clone(handle));
+    }
+
+    pub(crate) fn remove_socket(&self, socket_id: &SocketId) {
+        self.sockets.remove(socket_id);
+    }
+
+    /// Adds the socket to the channel's set.
+    pub(crate) fn subscribe(&self, channel: &str, handle: &Arc<SocketHandle>) -> SubscriptionEdge {
+        let mut state = self.channels.entry(channel.to_owned()).or_default();
+        let occupied = state.subscribers.is_empty();
+        let changed = state.subscribers.insert(handle.socket_id.clone(), Arc::clone(handle)).is_none();
+        SubscriptionEdge { changed, occupancy_changed: occupied && changed }
+    }
+
+    /// Removes the socket from the channel's set, dropping the set once empty.
+    pub(crate) fn unsubscribe(&self, channel: &str, socket_id: &SocketId) -> SubscriptionEdge {
+        let (changed, now_empty) = match self.channels.get_mut(channel) {
+            Some(mut state) => {
+                let changed = state.subscribers.remove(socket_id).is_some();
+                (changed, state.subscribers.is_empty())
+            }
+            None => (false, false),
+        };
+        if now_empty {
+            self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+        }
+        SubscriptionEdge { changed, occupancy_changed: changed && now_empty }
+    }
+
+    /// Subscribes the socket to a presence channel as `user_id`; when the user is new on
+    /// the channel, every other subscriber is sent `member_added`.
+    pub(crate) fn join_presence(
+        &self,
+        channel: &str,
+        handle: &Arc<SocketHandle>,
+        user_id: &str,
+        user_info: &Value,
+        max_members: usize,
+        slow_consumer_close: &CloseRequest,
+    ) -> Result<PresenceJoin, MemberLimitReached> {
+        let mut state = self.channels.entry(channel.to_owned()).or_default();
+        let new_user = !state.members.contains_key(user_id);
+        if new_user && state.members.len() >= max_members {
+            let empty = state.subscribers.is_empty();
+            drop(state);
+            if empty {
+                self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+            }
+            return Err(MemberLimitReached);
+        }
+        let occupied = state.subscribers.is_empty();
+        state.subscribers.insert(handle.socket_id.clone(), Arc::clone(handle));
+        let member = state
+            .members
+            .entry(user_id.to_owned())
+            .or_insert_with(|| Member { info: user_info.clone(), sockets: Vec::new() });
+        member.sockets.push(handle.socket_id.clone());
+        let fan_out = if new_user {
+            let frame = outgoing::member_added(channel, user_id, user_info);
+            state.fan_out(&frame, slow_consumer_close, Some(&handle.socket_id))
+        } else {
+            FanOut::default()
+        };
+        Ok(PresenceJoin { subscription_data: state.presence_data(), member_added: new_user, occupied, fan_out })
+    }
+
+    /// Removes the socket from a presence channel; when it was the user's last socket
+    /// there, the remaining subscribers are sent `member_removed`.
+    pub(crate) fn leave_presence(
+        &self,
+        channel: &str,
+        socket_id: &SocketId,
+        user_id: &str,
+        slow_consumer_close: &CloseRequest,
+    ) -> PresenceLeave {
+        let Some(mut state) = self.channels.get_mut(channel) else {
+            return PresenceLeave::default();
+        };
+        if state.subscribers.remove(socket_id).is_none() {
+            return PresenceLeave::default();
+        }
+        let mut member_removed = false;
+        if let Some(member) = state.members.get_mut(user_id) {
+            member.sockets.retain(|held| held != socket_id);
+            if member.sockets.is_empty() {
+                state.members.remove(user_id);
+                member_removed = true;
+            }
+        }
+        let fan_out = if member_removed {
+            state.fan_out(&outgoing::member_removed(channel, user_id), slow_consumer_close, None)
+        } else {
+            FanOut::default()
+        };
+        let vacated = state.subscribers.is_empty();
+        drop(state);
+        if vacated {
+            self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+        }
+        PresenceLeave { member_removed, vacated, fan_out }
+    }
+
+    /// Queues `frame` for every subscriber of `channel` but `except`; a subscriber whose
+    /// queue is full is asked to close with `slow_consumer_close`.
+    pub(crate) fn fan_out(
+        &self,
+        channel: &str,
+        frame: &Utf8Bytes,
+        slow_consumer_close: &CloseRequest,
+        except: Option<&SocketId>,
+    ) -> FanOut {
+        self.channels
+            .get(channel)
+            .map_or_else(FanOut::default, |state| state.fan_out(frame, slow_consumer_close, except))
+    }
+
     /// Asks every open socket to close; returns how many were asked.
     pub(crate) fn close_all(&self, request: &CloseRequest) -> usize {
         self.sockets.iter().filter(|entry| entry.value().request_close(request.clone())).count()
@@ -148,18 +304,71 @@ impl Registry {
         self.sockets.get(socket_id).is_some_and(|handle| handle.request_close(request))
     }
 
+    /// Asks every socket that is `user_id` on some presence channel to close; walks every
+    /// channel, which is fine for a call an operator makes by hand.
+    pub(crate) fn close_user(&self, user_id: &str, request: &CloseRequest) -> usize {
+        let mut sockets: Vec<SocketId> = Vec::new();
+        for entry in &self.channels {
+            if let Some(member) = entry.value().members.get(user_id) {
+                sockets.extend(member.sockets.iter().cloned());
+            }
+        }
+        sockets.sort();
+        sockets.dedup();
+        sockets.iter().filter(|socket_id| self.close_socket(socket_id, request.clone())).count()
+    }
+
     pub(crate) fn subscriber_count(&self, channel: &str) -> usize {
-        self.channels.get(channel).map_or(0, |subscribers| subscribers.len())
+        self.channels.get(channel).map_or(0, |state| state.subscribers.len())
     }
 
     pub(crate) fn channel_count(&self) -> usize {
         self.channels.len()
+    }
+
+    /// Subscribers and users of one channel, if anyone is subscribed.
+    pub(crate) fn counts(&self, channel: &str) -> Option<ChannelCounts> {
+        self.channels
+            .get(channel)
+            .map(|state| ChannelCounts { subscription_count: state.subscribers.len(), user_count: state.members.len() })
+    }
+
+    /// Every occupied channel whose name starts with `prefix`, sorted by name.
+    pub(crate) fn occupied_channels(&self, prefix: &str) -> Vec<(String, ChannelCounts)> {
+        let mut channels: Vec<(String, ChannelCounts)> = self
+            .channels
+            .iter()
+            .filter(|entry| entry.key().starts_with(prefix) && !entry.value().subscribers.is_empty())
+            .map(|entry| {
+                let counts = ChannelCounts {
+                    subscription_count: entry.value().subscribers.len(),
+                    user_count: entry.value().members.len(),
+                };
+                (entry.key().clone(), counts)
+            })
+            .collect();
+        channels.sort_by(|left, right| left.0.cmp(&right.0));
+        channels
+    }
+
+    /// The member hash of a presence channel, for a socket that subscribes again.
+    pub(crate) fn presence_data(&self, channel: &str) -> String {
+        self.channels.get(channel).map_or_else(|| Channel::default().presence_data(), |state| state.presence_data())
+    }
+
+    /// The user ids on a presence channel, sorted.
+    pub(crate) fn user_ids(&self, channel: &str) -> Vec<String> {
+        let mut users: Vec<String> =
+            self.channels.get(channel).map(|state| state.members.keys().cloned().collect()).unwrap_or_default();
+        users.sort();
+        users
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn socket(id: &str, queue_frames: usize) -> (Arc<SocketHandle>, SocketInbox) {
         SocketHandle::new(SocketId::parse(id).expect("valid id"), queue_frames)
@@ -167,6 +376,14 @@ mod tests {
 
     fn slow() -> CloseRequest {
         CloseRequest { code: 4100, reason: "slow".into() }
+    }
+
+    fn frames(inbox: &mut SocketInbox) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Ok(frame) = inbox.outbound.try_recv() {
+            frames.push(serde_json::from_str(frame.as_str()).expect("JSON"));
+        }
+        frames
     }
 
     #[test]
@@ -177,22 +394,98 @@ mod tests {
         registry.subscribe("a", &first);
         registry.subscribe("b", &second);
         let frame = Utf8Bytes::from_static("frame");
-        assert_eq!(registry.fan_out("a", &frame, &slow()).delivered, 1);
+        assert_eq!(registry.fan_out("a", &frame, &slow(), None).delivered, 1);
         assert_eq!(first_inbox.outbound.try_recv().ok(), Some(frame));
         assert!(second_inbox.outbound.try_recv().is_err());
-        assert_eq!(registry.fan_out("nobody", &Utf8Bytes::from_static("x"), &slow()), FanOut::default());
+        assert_eq!(registry.fan_out("nobody", &Utf8Bytes::from_static("x"), &slow(), None), FanOut::default());
+    }
+
+    #[test]
+    fn fan_out_can_skip_the_sender() {
+        let registry = Registry::default();
+        let (first, mut first_inbox) = socket("1.1", 4);
+        let (second, mut second_inbox) = socket("2.2", 4);
+        registry.subscribe("a", &first);
+        registry.subscribe("a", &second);
+        let frame = Utf8Bytes::from_static("frame");
+        assert_eq!(registry.fan_out("a", &frame, &slow(), Some(&first.socket_id)).delivered, 1);
+        assert!(first_inbox.outbound.try_recv().is_err());
+        assert_eq!(second_inbox.outbound.try_recv().ok(), Some(frame));
     }
 
     #[test]
     fn subscribe_is_idempotent_and_empty_channels_disappear() {
         let registry = Registry::default();
         let (handle, _inbox) = socket("1.1", 4);
-        assert!(registry.subscribe("a", &handle));
-        assert!(!registry.subscribe("a", &handle));
-        assert_eq!(registry.subscriber_count("a"), 1);
-        assert!(registry.unsubscribe("a", &handle.socket_id));
-        assert!(!registry.unsubscribe("a", &handle.socket_id));
+        let (other, _other_inbox) = socket("2.2", 4);
+        assert_eq!(registry.subscribe("a", &handle), SubscriptionEdge { changed: true, occupancy_changed: true });
+        assert_eq!(registry.subscribe("a", &handle), SubscriptionEdge { changed: false, occupancy_changed: false });
+        assert_eq!(registry.subscribe("a", &other), SubscriptionEdge { changed: true, occupancy_changed: false });
+        assert_eq!(registry.subscriber_count("a"), 2);
+        assert_eq!(
+            registry.unsubscribe("a", &other.socket_id),
+            SubscriptionEdge { changed: true, occupancy_changed: false }
+        );
+        assert_eq!(
+            registry.unsubscribe("a", &handle.socket_id),
+            SubscriptionEdge { changed: true, occupancy_changed: true }
+        );
+        assert!(!registry.unsubscribe("a", &handle.socket_id).changed);
         assert_eq!(registry.channel_count(), 0);
+    }
+
+    #[test]
+    fn presence_announces_a_user_once_however_many_sockets_it_has() {
+        let registry = Registry::default();
+        let (alice_tab_1, mut alice_inbox_1) = socket("1.1", 8);
+        let (alice_tab_2, mut alice_inbox_2) = socket("1.2", 8);
+        let (bob, mut bob_inbox) = socket("2.1", 8);
+        let info = json!({"name": "Alice"});
+        let first = registry.join_presence("presence-room", &alice_tab_1, "alice", &info, 10, &slow()).expect("room");
+        assert!(first.member_added && first.occupied);
+        let joined = registry.join_presence("presence-room", &bob, "bob", &json!(null), 10, &slow()).expect("room");
+        let data: Value = serde_json::from_str(&joined.subscription_data).expect("JSON");
+        assert_eq!(data["presence"]["count"], 2);
+        assert_eq!(data["presence"]["hash"]["alice"], info);
+        assert_eq!(frames(&mut alice_inbox_1).len(), 1, "alice saw bob arrive");
+        let second_tab =
+            registry.join_presence("presence-room", &alice_tab_2, "alice", &info, 10, &slow()).expect("room");
+        assert!(!second_tab.member_added);
+        assert!(frames(&mut bob_inbox).iter().all(|frame| frame["event"] != "pusher_internal:member_added"));
+        assert_eq!(registry.counts("presence-room"), Some(ChannelCounts { subscription_count: 3, user_count: 2 }));
+
+        let left = registry.leave_presence("presence-room", &alice_tab_1.socket_id, "alice", &slow());
+        assert!(!left.member_removed);
+        assert!(frames(&mut bob_inbox).is_empty());
+        let left = registry.leave_presence("presence-room", &alice_tab_2.socket_id, "alice", &slow());
+        assert!(left.member_removed && !left.vacated);
+        let seen = frames(&mut bob_inbox);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0]["event"], "pusher_internal:member_removed");
+        assert!(frames(&mut alice_inbox_2).is_empty(), "a user is never told about itself");
+        let left = registry.leave_presence("presence-room", &bob.socket_id, "bob", &slow());
+        assert!(left.member_removed && left.vacated);
+        assert_eq!(registry.channel_count(), 0);
+    }
+
+    #[test]
+    fn a_full_presence_channel_refuses_new_users_but_not_known_ones() {
+        let registry = Registry::default();
+        let (first, _first_inbox) = socket("1.1", 8);
+        let (second, _second_inbox) = socket("1.2", 8);
+        let (third, _third_inbox) = socket("2.1", 8);
+        registry.join_presence("presence-room", &first, "alice", &json!(null), 1, &slow()).expect("room");
+        assert!(registry.join_presence("presence-room", &second, "alice", &json!(null), 1, &slow()).is_ok());
+        assert_eq!(
+            registry.join_presence("presence-room", &third, "bob", &json!(null), 1, &slow()),
+            Err(MemberLimitReached)
+        );
+        assert_eq!(registry.subscriber_count("presence-room"), 2);
+        assert_eq!(
+            registry.join_presence("presence-full", &third, "bob", &json!(null), 0, &slow()),
+            Err(MemberLimitReached)
+        );
+        assert_eq!(registry.channel_count(), 1, "a refused join leaves no empty channel behind");
     }
 
     #[test]
@@ -201,9 +494,9 @@ mod tests {
         let (handle, inbox) = socket("1.1", 1);
         registry.subscribe("a", &handle);
         let frame = Utf8Bytes::from_static("frame");
-        assert_eq!(registry.fan_out("a", &frame, &slow()).delivered, 1);
-        assert_eq!(registry.fan_out("a", &frame, &slow()), FanOut { delivered: 0, slow_consumers: 1 });
-        assert_eq!(registry.fan_out("a", &frame, &slow()).slow_consumers, 0);
+        assert_eq!(registry.fan_out("a", &frame, &slow(), None).delivered, 1);
+        assert_eq!(registry.fan_out("a", &frame, &slow(), None), FanOut { delivered: 0, slow_consumers: 1 });
+        assert_eq!(registry.fan_out("a", &frame, &slow(), None).slow_consumers, 0);
         assert_eq!(*inbox.close.borrow(), Some(slow()));
     }
 
@@ -220,5 +513,21 @@ mod tests {
         assert_eq!(*second_inbox.close.borrow(), Some(request.clone()));
         registry.remove_socket(&first.socket_id);
         assert!(!registry.close_socket(&first.socket_id, request));
+    }
+
+    #[test]
+    fn close_user_reaches_only_that_users_sockets() {
+        let registry = Registry::default();
+        let (alice, alice_inbox) = socket("1.1", 4);
+        let (bob, bob_inbox) = socket("2.1", 4);
+        registry.add_socket(&alice);
+        registry.add_socket(&bob);
+        registry.join_presence("presence-a", &alice, "alice", &json!(null), 10, &slow()).expect("room");
+        registry.join_presence("presence-b", &alice, "alice", &json!(null), 10, &slow()).expect("room");
+        registry.join_presence("presence-a", &bob, "bob", &json!(null), 10, &slow()).expect("room");
+        let request = CloseRequest { code: 4009, reason: "terminated".into() };
+        assert_eq!(registry.close_user("alice", &request), 1);
+        assert_eq!(*alice_inbox.close.borrow(), Some(request));
+        assert_eq!(*bob_inbox.close.borrow(), None);
     }
 }

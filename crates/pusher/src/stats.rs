@@ -15,6 +15,12 @@ pub(crate) struct Stats {
     events_published_total: AtomicU64,
     events_delivered_total: AtomicU64,
     slow_consumers_closed_total: AtomicU64,
+    client_events_relayed_total: AtomicU64,
+    client_events_refused_total: AtomicU64,
+    api_requests_refused_total: AtomicU64,
+    webhook_events_dropped_total: AtomicU64,
+    webhook_batches_delivered_total: AtomicU64,
+    webhook_batches_abandoned_total: AtomicU64,
     /// Woken whenever `open_sockets` drops to zero.
     idle: Notify,
 }
@@ -34,6 +40,18 @@ pub struct StatsSnapshot {
     pub events_delivered_total: u64,
     /// Sockets closed with 4100 because their outbound queue was full.
     pub slow_consumers_closed_total: u64,
+    /// `client-*` events relayed to a channel.
+    pub client_events_relayed_total: u64,
+    /// `client-*` events refused (disabled, wrong channel, not subscribed, rate limit).
+    pub client_events_refused_total: u64,
+    /// HTTP-API requests answered with a 4xx.
+    pub api_requests_refused_total: u64,
+    /// Webhook events dropped because the webhook queue was full.
+    pub webhook_events_dropped_total: u64,
+    /// Webhook batches the receiver accepted (2xx).
+    pub webhook_batches_delivered_total: u64,
+    /// Webhook batches dropped after failing for the whole retry window.
+    pub webhook_batches_abandoned_total: u64,
 }
 
 impl Stats {
@@ -45,6 +63,12 @@ impl Stats {
             events_published_total: self.events_published_total.load(Ordering::Relaxed),
             events_delivered_total: self.events_delivered_total.load(Ordering::Relaxed),
             slow_consumers_closed_total: self.slow_consumers_closed_total.load(Ordering::Relaxed),
+            client_events_relayed_total: self.client_events_relayed_total.load(Ordering::Relaxed),
+            client_events_refused_total: self.client_events_refused_total.load(Ordering::Relaxed),
+            api_requests_refused_total: self.api_requests_refused_total.load(Ordering::Relaxed),
+            webhook_events_dropped_total: self.webhook_events_dropped_total.load(Ordering::Relaxed),
+            webhook_batches_delivered_total: self.webhook_batches_delivered_total.load(Ordering::Relaxed),
+            webhook_batches_abandoned_total: self.webhook_batches_abandoned_total.load(Ordering::Relaxed),
         }
     }
 
@@ -63,6 +87,30 @@ impl Stats {
 
     pub(crate) fn record_slow_consumer(&self) {
         self.slow_consumers_closed_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_client_events_relayed(&self) {
+        self.client_events_relayed_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_client_events_refused(&self) {
+        self.client_events_refused_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_api_requests_refused(&self) {
+        self.api_requests_refused_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_webhook_events_dropped(&self) {
+        self.webhook_events_dropped_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_webhook_batches_delivered(&self) {
+        self.webhook_batches_delivered_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_webhook_batches_abandoned(&self) {
+        self.webhook_batches_abandoned_total.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Waits until no socket is open.

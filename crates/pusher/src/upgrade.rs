@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use crate::codes::{APP_NOT_FOUND, NO_PROTOCOL, OVER_CAPACITY, UNSUPPORTED_PROTOCOL};
 use crate::connection;
-use crate::realtime::{Realtime, Shared};
+use crate::shared::Shared;
 use crate::stats::SocketPermit;
 
 /// The only protocol version served.
@@ -29,12 +29,11 @@ pub(crate) struct Refusal {
 const SOCKET_BUFFER_BYTES: usize = 8 * 1024;
 
 pub(crate) async fn upgrade_socket(
-    State(realtime): State<Realtime>,
+    State(shared): State<Arc<Shared>>,
     Path(app_key): Path<String>,
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let shared = Arc::clone(realtime.shared());
     let transport_limit_bytes = shared.config.transport_limit_bytes();
     let admission = admit(&shared, &app_key, query.as_deref());
     // tungstenite's default buffers are 128 KiB each; frames here are at most a few KiB, and

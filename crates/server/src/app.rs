@@ -23,7 +23,7 @@ use crate::http;
 use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
 use crate::monitor;
-use crate::realtime::{run_presence, Presence, PusherSink};
+use crate::realtime::{reserved_channels, run_presence, Presence, PusherClock, PusherSink};
 
 /// How long shutdown waits for sockets to finish their close handshake.
 pub const SOCKET_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -207,13 +207,16 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
     let tokens = Tokens::new(&credentials.jwt_secret, clock.clone());
 
     let (presence, presence_changes) = Presence::new();
-    let pusher_config = PusherConfig::new(
-        credentials.pusher_app_id.clone(),
-        credentials.pusher_app_key.clone(),
-        credentials.pusher_app_secret.clone(),
-    );
+    let pusher_config = PusherConfig {
+        app_id: credentials.pusher_app_id.clone(),
+        app_key: credentials.pusher_app_key.clone(),
+        app_secret: credentials.pusher_app_secret.clone(),
+        ..settings.pusher.clone()
+    };
     let realtime = Realtime::builder(pusher_config)
         .subscription_hook(presence.hook())
+        .reserved_channels(reserved_channels())
+        .clock(Arc::new(PusherClock(clock.clone())))
         .build()
         .context("invalid Pusher settings")?;
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));

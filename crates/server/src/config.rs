@@ -1,5 +1,6 @@
 //! The service's configuration: every key of SPEC §9 plus the service's own (`listen`,
-//! `database_url`, credentials, `event_namespace`), read from `switchboard.toml` and then from
+//! `database_url`, credentials, `event_namespace`, the Pusher server's `pusher_*` limits,
+//! client events and webhooks), read from `switchboard.toml` and then from
 //! `SWITCHBOARD_*` environment variables, which win.
 //!
 //! This module owns parsing and validation only. It never opens files other than the one it
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use switchboard_engine::{Config as EngineConfig, ConflictStrategy};
+use switchboard_pusher::PusherConfig;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
@@ -26,6 +28,43 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("pusher_app_key", "", "Pusher app key clients connect with; generated when empty"),
     ("pusher_app_secret", "", "Pusher app secret signing private channels; generated when empty"),
     ("event_namespace", "App\\Events", "prefix of event names on the wire; empty for bare names"),
+    ("pusher_max_sockets", "10000", "open Pusher WebSocket connections at once; the next is refused with 4100"),
+    ("pusher_max_channels_per_socket", "100", "channels one socket may be subscribed to"),
+    ("pusher_max_frame_bytes", "10240", "largest client frame handled; larger ones get pusher:error 4301"),
+    (
+        "pusher_max_queued_frames_per_socket",
+        "512",
+        "frames waiting for one socket before it is closed as a slow consumer (4100)",
+    ),
+    (
+        "pusher_activity_timeout",
+        "30s",
+        "client silence after which the server pings (sent to clients as activity_timeout)",
+    ),
+    ("pusher_pong_timeout", "30s", "wait for any frame after the server's ping before closing with 4201"),
+    ("pusher_max_event_bytes", "10240", "largest data of one event published through the Pusher HTTP API (413 beyond)"),
+    ("pusher_max_channels_per_event", "100", "channels one Pusher HTTP API trigger may name (400 beyond)"),
+    ("pusher_max_batch_events", "10", "events in one batch_events request (400 beyond)"),
+    ("pusher_max_presence_members", "100", "distinct users on one presence channel; a new user is refused beyond"),
+    ("pusher_max_presence_member_bytes", "2048", "largest user_info of one presence member, as JSON"),
+    ("pusher_client_events", "true", "relay client-* events (Echo whisper) on private and presence channels"),
+    (
+        "pusher_client_events_per_second",
+        "10",
+        "client events one socket may send per second (pusher:error 4301 beyond)",
+    ),
+    ("pusher_timestamp_window", "600s", "how far a Pusher HTTP API auth_timestamp may be from the server's clock"),
+    (
+        "pusher_webhook_url",
+        "",
+        "http:// URL receiving Pusher webhooks (occupied, vacated, members, client events); off when empty",
+    ),
+    (
+        "pusher_webhook_queue_events",
+        "10000",
+        "webhook events waiting to be sent; newer ones are dropped and counted beyond",
+    ),
+    ("pusher_webhook_retry_window", "10m", "how long a failing webhook batch is retried with backoff (at least 5m)"),
     ("client_lock_ttl", "30s", "how long a client lock lasts without typing"),
     ("profile_lock_ttl", "500s", "how long a profile lease lasts without activity"),
     ("max_lock_extension", "600s", "cap on an explicit lock extension"),
@@ -62,6 +101,9 @@ pub struct Settings {
     pub pusher_app_secret: Option<String>,
     /// Prefix of wire event names, without the trailing backslash; empty for bare names.
     pub event_namespace: String,
+    /// The Pusher server's bounds, client events and webhooks. Its credentials are unused
+    /// here: start-up fills them from the `pusher_app_*` keys or the database.
+    pub pusher: PusherConfig,
     /// The rules' values (SPEC §9).
     pub engine: EngineConfig,
 }
@@ -76,6 +118,7 @@ impl Default for Settings {
             pusher_app_key: None,
             pusher_app_secret: None,
             event_namespace: "App\\Events".to_owned(),
+            pusher: PusherConfig::new("", "", ""),
             engine: EngineConfig::default(),
         }
     }
@@ -129,6 +172,7 @@ impl Settings {
             let text = match value {
                 toml::Value::String(text) => text,
                 toml::Value::Integer(number) => number.to_string(),
+                toml::Value::Boolean(flag) => flag.to_string(),
                 other => {
                     return Err(ConfigError::Invalid {
                         key,
@@ -192,6 +236,9 @@ impl Settings {
                 }
                 self.event_namespace = value.trim_end_matches('\\').to_owned();
             }
+            key if key.starts_with("pusher_") && !key.starts_with("pusher_app_") => {
+                set_pusher(&mut self.pusher, key, value).map_err(invalid)?;
+            }
             "client_lock_ttl" => engine.client_lock_ttl = positive_duration(value).map_err(invalid)?,
             "profile_lock_ttl" => engine.profile_lock_ttl = positive_duration(value).map_err(invalid)?,
             "max_lock_extension" => engine.max_lock_extension = parse_duration(value).map_err(invalid)?,
@@ -243,6 +290,53 @@ impl Settings {
             format!("http://{host}:{}", listen.port())
         }
     }
+}
+
+/// Sets one `pusher_*` limit and checks it with the Pusher server's own validation, so a
+/// bad value is refused here, naming its key, rather than at start-up.
+fn set_pusher(pusher: &mut PusherConfig, key: &str, value: &str) -> Result<(), String> {
+    let mut changed = pusher.clone();
+    let number =
+        || -> Result<usize, String> { value.trim().parse().map_err(|_| format!("`{value}` is not a whole number")) };
+    let seconds = || -> Result<u64, String> {
+        let duration = parse_duration(value)?;
+        if duration.subsec_nanos() != 0 {
+            return Err(format!("`{value}` must be a whole number of seconds"));
+        }
+        Ok(duration.as_secs())
+    };
+    match key {
+        "pusher_max_sockets" => changed.max_sockets = number()?,
+        "pusher_max_channels_per_socket" => changed.max_channels_per_socket = number()?,
+        "pusher_max_frame_bytes" => changed.max_frame_bytes = number()?,
+        "pusher_max_queued_frames_per_socket" => changed.max_queued_frames_per_socket = number()?,
+        "pusher_activity_timeout" => changed.activity_timeout_seconds = seconds()?,
+        "pusher_pong_timeout" => changed.pong_timeout_seconds = seconds()?,
+        "pusher_max_event_bytes" => changed.max_event_bytes = number()?,
+        "pusher_max_channels_per_event" => changed.max_channels_per_event = number()?,
+        "pusher_max_batch_events" => changed.max_batch_events = number()?,
+        "pusher_max_presence_members" => changed.max_presence_members = number()?,
+        "pusher_max_presence_member_bytes" => changed.max_presence_member_info_bytes = number()?,
+        "pusher_client_events" => {
+            changed.client_events = match value.trim() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("`{value}` is neither `true` nor `false`")),
+            };
+        }
+        "pusher_client_events_per_second" => changed.client_events_per_second = number()?,
+        "pusher_timestamp_window" => changed.timestamp_window_seconds = seconds()?,
+        "pusher_webhook_url" => changed.webhook_url = non_empty(value.trim()),
+        "pusher_webhook_queue_events" => changed.webhook_queue_events = number()?,
+        "pusher_webhook_retry_window" => changed.webhook_retry_window_seconds = seconds()?,
+        _ => return Err(format!("`{key}` is not a Pusher setting; run `switchboard keys`")),
+    }
+    // The credentials are filled at start-up; check the limits with placeholders.
+    let check =
+        PusherConfig { app_id: "1".into(), app_key: "key".into(), app_secret: "secret".into(), ..changed.clone() };
+    check.validate().map_err(|error| error.to_string())?;
+    *pusher = changed;
+    Ok(())
 }
 
 fn non_empty(value: &str) -> Option<String> {
@@ -322,6 +416,39 @@ mod tests {
         }
         assert_eq!(from_keys.engine, EngineConfig::default());
         assert_eq!(from_keys.event_namespace, "App\\Events");
+        assert_eq!(from_keys.pusher, Settings::default().pusher, "every pusher_* default in KEYS is the server's");
+    }
+
+    #[test]
+    fn pusher_keys_set_the_pusher_server_and_refuse_bad_values() {
+        let mut settings = Settings::default();
+        settings
+            .apply_toml(
+                "pusher_max_event_bytes = 2048\npusher_client_events = false\npusher_webhook_url = \"http://127.0.0.1:9/hooks\"\npusher_activity_timeout = \"20s\"\n",
+                "test.toml",
+            )
+            .expect("valid file");
+        assert_eq!(settings.pusher.max_event_bytes, 2048);
+        assert!(!settings.pusher.client_events);
+        assert_eq!(settings.pusher.webhook_url.as_deref(), Some("http://127.0.0.1:9/hooks"));
+        assert_eq!(settings.pusher.activity_timeout_seconds, 20);
+        settings
+            .apply_env([("SWITCHBOARD_PUSHER_MAX_PRESENCE_MEMBERS".to_owned(), "7".to_owned())])
+            .expect("valid env");
+        assert_eq!(settings.pusher.max_presence_members, 7);
+        for bad in [
+            "pusher_max_batch_events = 0",
+            "pusher_client_events = \"yes\"",
+            "pusher_webhook_url = \"https://example.com\"",
+            "pusher_webhook_retry_window = \"1m\"",
+            "pusher_activity_timeout = \"0s\"",
+            "pusher_timestamp_window = \"1500ms\"",
+            "pusher_unknown = 1",
+        ] {
+            let error = settings.apply_toml(bad, "f").expect_err(bad);
+            assert!(error.to_string().contains(bad.split(' ').next().unwrap_or_default()), "{error}");
+        }
+        assert_eq!(settings.pusher.max_batch_events, 10, "a refused value changes nothing");
     }
 
     #[test]

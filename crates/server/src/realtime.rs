@@ -1,6 +1,10 @@
-//! Switchboard's side of the Pusher server: who may subscribe to which private channel,
-//! publishing committed outbox events under their Laravel-style names, and counting a
-//! moderator's socket on its own channel as presence (SPEC §2).
+//! Switchboard's side of the Pusher server: which channels are Switchboard's own (no publish
+//! from the Pusher HTTP API, no client event: only committed events reach them), who may
+//! subscribe to them, publishing committed outbox events under their Laravel-style names,
+//! and counting a moderator's socket on its own channel as presence (SPEC §2). The host's
+//! own channels (public, private, presence, encrypted) are the host's: its Laravel
+//! `/broadcasting/auth` signs them with the same app secret, and its broadcaster publishes
+//! to them through the Pusher HTTP API.
 //!
 //! The protocol itself belongs to `switchboard-pusher`; this module never touches a socket.
 
@@ -9,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use switchboard_engine::{Command, ModeratorId, ProfileId};
-use switchboard_pusher::{AuthDenied, Realtime, SubscriptionChange, SubscriptionHook};
-use switchboard_store::{EventSink, OutboxEvent, WriterHandle};
+use switchboard_pusher::{AuthDenied, Realtime, ReservedChannels, SubscriptionChange, SubscriptionHook};
+use switchboard_store::{Clock, EventSink, OutboxEvent, WriterHandle};
 use tokio::sync::mpsc;
 
 use crate::auth::{parse_positive_id, Caller};
@@ -19,6 +23,54 @@ use crate::auth::{parse_positive_id, Caller};
 pub const SUPERVISORS_CHANNEL: &str = "private-supervisors";
 const MODERATOR_PREFIX: &str = "private-moderator.";
 const PROFILE_PREFIX: &str = "private-profile.";
+
+/// The Pusher HTTP API, served by `switchboard-pusher` and documented in `/openapi.json`.
+pub const HTTP_API_ROUTES: &[(axum::http::Method, &str, &str)] = &[
+    (axum::http::Method::POST, "/apps/{app_id}/events", "Pusher HTTP API: publish an event on up to 100 channels"),
+    (axum::http::Method::POST, "/apps/{app_id}/batch_events", "Pusher HTTP API: publish up to 10 events"),
+    (
+        axum::http::Method::GET,
+        "/apps/{app_id}/channels",
+        "Pusher HTTP API: occupied channels (filter_by_prefix, info=user_count)",
+    ),
+    (
+        axum::http::Method::GET,
+        "/apps/{app_id}/channels/{channel_name}",
+        "Pusher HTTP API: one channel's occupied, subscription_count, user_count",
+    ),
+    (
+        axum::http::Method::GET,
+        "/apps/{app_id}/channels/{channel_name}/users",
+        "Pusher HTTP API: the users of a presence channel",
+    ),
+    (
+        axum::http::Method::POST,
+        "/apps/{app_id}/users/{user_id}/terminate_connections",
+        "Pusher HTTP API: close every connection of a presence user",
+    ),
+];
+
+/// Whether `channel` is one of Switchboard's own: `private-moderator.*`,
+/// `private-profile.*` or `private-supervisors`.
+#[must_use]
+pub fn is_switchboard_channel(channel: &str) -> bool {
+    channel == SUPERVISORS_CHANNEL || channel.starts_with(MODERATOR_PREFIX) || channel.starts_with(PROFILE_PREFIX)
+}
+
+/// The Pusher server's view of Switchboard's own channels.
+#[must_use]
+pub fn reserved_channels() -> ReservedChannels {
+    Arc::new(is_switchboard_channel)
+}
+
+/// The service's clock as the Pusher server reads it, so both tell the same time.
+pub struct PusherClock(pub Arc<dyn Clock>);
+
+impl switchboard_pusher::Clock for PusherClock {
+    fn now_millis(&self) -> u64 {
+        self.0.now().0
+    }
+}
 
 /// Decides `/broadcasting/auth` from the verified caller (the HTTP layer reads the bearer
 /// token) and the channel.
@@ -174,6 +226,18 @@ mod tests {
         assert_eq!(moderator_channel("private-moderator.7"), Some(ModeratorId(7)));
         assert_eq!(moderator_channel("private-moderator.07x"), None);
         assert_eq!(moderator_channel("private-profile.7"), None);
+    }
+
+    #[test]
+    fn switchboard_channels_are_told_apart_from_the_hosts() {
+        for own in ["private-supervisors", "private-moderator.7", "private-profile.10"] {
+            assert!(is_switchboard_channel(own), "{own}");
+        }
+        for host in
+            ["orders", "private-orders.7", "presence-chat.1", "private-encrypted-moderator.7", "private-supervisorsx"]
+        {
+            assert!(!is_switchboard_channel(host), "{host}");
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
 
     router
         .merge(state.realtime.router())
+        .merge(state.realtime.http_api_router())
         .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

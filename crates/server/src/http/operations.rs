@@ -64,6 +64,7 @@ pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
             errors: &[],
             query: &[],
         })
+        .document_all(crate::realtime::HTTP_API_ROUTES)
 }
 
 async fn health() -> Response {

@@ -51,4 +51,22 @@ impl Routes {
         self.docs.push(doc);
         self
     }
+
+    /// Routes served by another component, each as `(method, path, summary)`; Pusher-signed
+    /// (query `auth_*`), answering 200 or Pusher's plain-text 400/401/403/404/413.
+    pub(crate) fn document_all(mut self, routes: &[(Method, &'static str, &'static str)]) -> Self {
+        for (method, path, summary) in routes {
+            self.docs.push(RouteDoc {
+                method: method.clone(),
+                path,
+                role: None,
+                summary,
+                body: None,
+                success: 200,
+                errors: &[400, 401, 403, 404, 413],
+                query: &[],
+            });
+        }
+        self
+    }
 }

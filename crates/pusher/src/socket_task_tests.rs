@@ -1,4 +1,4 @@
-//! The socket task driven through in-memory channels on tokio's paused clock: the timing
+//! The socket task ([`crate::connection`]) driven through in-memory channels on tokio's paused clock: the timing
 //! rules are checked to the second without waiting for them.
 
 use std::fmt;
@@ -8,9 +8,16 @@ use futures_channel::mpsc::{self as channel, UnboundedReceiver, UnboundedSender}
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use super::*;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
 use crate::config::PusherConfig;
+use crate::connection::{serve, ReadError, CLOSE_HANDSHAKE_TIMEOUT};
 use crate::realtime::Realtime;
+use crate::stats::SocketPermit;
 
 #[derive(Debug)]
 struct TestReadError {
