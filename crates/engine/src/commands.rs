@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::{Command, PriorityActor, Reply};
-use crate::event::{MessageSummary, ReleaseReason};
+use crate::event::ReleaseReason;
 use crate::ids::{ClientId, ConflictId, ConversationKey, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp};
 use crate::index::Deadline;
-use crate::model::{Client, Conversation, LockReason, LockType, Moderator, ModeratorState, Profile};
+use crate::model::{Client, Conversation, LockReason, LockType, MessageSummary, Moderator, ModeratorState, Profile};
 use crate::rejection::Rejection;
 use crate::{AssignReason, Engine, Event, Fault};
 

@@ -6,25 +6,12 @@
 //! record of acknowledged messages; both are checked by the simulation from the events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use crate::ids::{ClientId, ConversationKey, ModeratorId, ProfileId};
 use crate::index::{Deadline, FreeProfileKey, QueueKey};
 use crate::model::ModeratorState;
+use crate::violation::Violation;
 use crate::Engine;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The number of the invariant in SPEC §8 (0: the engine's own bookkeeping).
-    pub invariant: u8,
-    pub description: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invariant {}: {}", self.invariant, self.description)
-    }
-}
 
 struct Findings(Vec<Violation>);
 

@@ -15,6 +15,7 @@ mod balance;
 mod command;
 mod commands;
 mod config;
+mod conflict;
 mod conflicts;
 mod event;
 mod ids;
@@ -29,9 +30,11 @@ mod queue;
 mod rejection;
 pub mod rng;
 pub mod simulation;
+mod stored;
 mod tracked;
 mod view;
 mod views;
+mod violation;
 
 #[cfg(test)]
 mod tests;
@@ -42,26 +45,24 @@ use rustc_hash::FxHashMap;
 
 pub use crate::command::{Command, PriorityActor, Reply};
 pub use crate::config::{Config, ConflictStrategy};
-pub use crate::conflicts::Conflict;
-pub use crate::event::{
-    Alert, AlertKind, AlertSubject, AssignReason, Channel, Event, MessageSummary, ReleaseReason, Severity,
-};
+pub use crate::conflict::Conflict;
+pub use crate::event::{Alert, AlertKind, AlertSubject, AssignReason, Channel, Event, ReleaseReason, Severity};
 pub use crate::ids::{
     AlertId, ClientId, ConflictId, ConversationKey, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp,
 };
-pub use crate::invariants::Violation;
 pub use crate::model::{
-    Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, Moderator, ModeratorState,
-    Profile, ProfileLease, QueueEntry, ResponseTimes,
+    Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, MessageSummary, Moderator,
+    ModeratorState, Profile, ProfileLease, QueueEntry, ResponseTimes,
 };
-pub use crate::persistence::{Changes, EngineMeta, RestoredState};
 pub use crate::rejection::Rejection;
+pub use crate::stored::{Changes, EngineMeta, RestoredState};
 pub use crate::view::{
     BalanceMove, BlockedClient, ClientLockView, ConflictView, LoadReport, LockStatus, ModeratorLoad, ModeratorStatus,
     MonitorReport, ProfileLeaseView, QueuePlace, QueueStatus,
 };
+pub use crate::violation::Violation;
 
-use crate::conflicts::ConnectWin;
+use crate::conflict::ConnectWin;
 use crate::index::{refile, CapacityKey, Deadline, Deadlines, FreeProfileKey, QueueKey, WaitingKey};
 use crate::keyed::KeyedMap;
 use crate::tracked::Tracked;
