@@ -44,7 +44,7 @@ impl Engine {
             }
             return;
         }
-        if moderator.state != ModeratorState::Queued || !self.free_profiles.is_empty() {
+        if moderator.state != ModeratorState::Queued || !self.indexes.free_profiles.is_empty() {
             return;
         }
         let rivals: Vec<ConnectWin> = self

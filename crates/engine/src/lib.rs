@@ -20,9 +20,9 @@ mod conflicts;
 mod event;
 mod ids;
 mod index;
+mod indexes;
 mod integrity;
 mod invariants;
-mod keyed;
 mod model;
 mod monitor;
 mod persistence;
@@ -30,6 +30,7 @@ mod queue;
 mod rejection;
 pub mod rng;
 pub mod simulation;
+mod slab;
 mod stored;
 mod tracked;
 mod view;
@@ -63,8 +64,9 @@ pub use crate::view::{
 pub use crate::violation::Violation;
 
 use crate::conflict::ConnectWin;
-use crate::index::{refile, CapacityKey, Deadline, Deadlines, FreeProfileKey, QueueKey, WaitingKey};
-use crate::keyed::KeyedMap;
+use crate::index::{Deadline, Deadlines};
+use crate::indexes::Indexes;
+use crate::slab::Slab;
 use crate::tracked::Tracked;
 
 /// How many recent alerts the engine keeps for views (storage keeps all of them).
@@ -102,28 +104,19 @@ pub struct Engine {
     config: Config,
     now: Timestamp,
 
-    moderators: Tracked<KeyedMap<ModeratorId, Moderator>, ModeratorId>,
-    profiles: Tracked<KeyedMap<ProfileId, Profile>, ProfileId>,
-    clients: Tracked<FxHashMap<ClientId, Client>, ClientId>,
-    conversations: Tracked<FxHashMap<ConversationKey, Conversation>, ConversationKey>,
+    /// The entities, in dense slots with changed flags (`slab.rs`).
+    moderators: Slab<ModeratorId, Moderator>,
+    profiles: Slab<ProfileId, Profile>,
+    clients: Slab<ClientId, Client>,
+    conversations: Slab<ConversationKey, Conversation>,
     /// Every accepted inbound message id, for idempotent ingestion (invariant 8).
     messages: Tracked<FxHashMap<MessageId, ConversationKey>, MessageId>,
 
-    queue: BTreeSet<QueueKey>,
-    free_profiles: BTreeSet<FreeProfileKey>,
-    capacity: BTreeSet<CapacityKey>,
-    working_by_load: BTreeSet<(u32, ModeratorId)>,
-    /// Sum of the loads in `working_by_load`, kept as they change (for the mean).
-    working_load_total: u64,
-    idle: BTreeSet<(Timestamp, ModeratorId)>,
-    presence: BTreeSet<(Timestamp, ModeratorId)>,
+    /// Every ordered index over the records but the deadlines (`indexes.rs`).
+    indexes: Indexes,
+    /// Expiry instants of leases and client locks (`index.rs`).
     deadlines: Deadlines,
-    waiting_unalerted: BTreeSet<WaitingKey>,
-    orphans_unalerted: BTreeSet<(Timestamp, ProfileId)>,
 
-    /// Smallest queue key touched by the current command: positions from there on are
-    /// renumbered and announced when the command ends.
-    queue_touched_from: Option<QueueKey>,
     /// A moderator whose index keys are being changed many times in a row (conversations
     /// given to it one by one): `refile_moderator` leaves it alone until the caller refiles it
     /// once, at the end. Nothing reads the indexes meanwhile.
@@ -171,22 +164,13 @@ impl Engine {
         Engine {
             config,
             now: Timestamp(0),
-            moderators: Tracked::default(),
-            profiles: Tracked::default(),
-            clients: Tracked::default(),
-            conversations: Tracked::default(),
+            moderators: Slab::walked_in_id_order(),
+            profiles: Slab::walked_in_id_order(),
+            clients: Slab::unordered(),
+            conversations: Slab::unordered(),
             messages: Tracked::default(),
-            queue: BTreeSet::new(),
-            free_profiles: BTreeSet::new(),
-            capacity: BTreeSet::new(),
-            working_by_load: BTreeSet::new(),
-            working_load_total: 0,
-            idle: BTreeSet::new(),
-            presence: BTreeSet::new(),
+            indexes: Indexes::default(),
             deadlines: Deadlines::default(),
-            waiting_unalerted: BTreeSet::new(),
-            orphans_unalerted: BTreeSet::new(),
-            queue_touched_from: None,
             refile_held: None,
             spare_profile_ids: Vec::new(),
             spare_client_ids: Vec::new(),
@@ -338,16 +322,16 @@ impl Engine {
     }
 
     pub fn queue_length(&self) -> u32 {
-        self.queue.len() as u32
+        self.indexes.queue.len() as u32
     }
 
     pub fn free_profile_count(&self) -> u32 {
-        self.free_profiles.len() as u32
+        self.indexes.free_profiles.len() as u32
     }
 
     /// Queued moderators, head first.
     pub fn queue_order(&self) -> impl Iterator<Item = ModeratorId> + '_ {
-        self.queue.iter().map(|key| key.moderator_id)
+        self.indexes.queue.iter().map(|key| key.moderator_id)
     }
 
     // ----- Primitives shared by the rules -----
@@ -372,75 +356,24 @@ impl Engine {
         self.events.push(event);
     }
 
-    /// Files a moderator under the keys its current fields call for.
+    /// Files a moderator under the keys its current fields call for (unless a rule holds it
+    /// back to file it once at the end, see `refile_held`).
     fn refile_moderator(&mut self, moderator_id: ModeratorId) {
         if self.refile_held == Some(moderator_id) {
             return;
         }
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        let working = moderator.state == ModeratorState::Working;
-        let queue_key = match (&moderator.queue, moderator.state) {
-            (Some(entry), ModeratorState::Queued) => Some(QueueKey {
-                priority: std::cmp::Reverse(moderator.priority),
-                queued_at: entry.queued_at,
-                moderator_id,
-            }),
-            _ => None,
-        };
-        let capacity_key =
-            (working && moderator.profile_count() < self.config.max_profiles_per_moderator).then(|| CapacityKey {
-                load: moderator.load,
-                profiles: moderator.profile_count(),
-                last_assigned_at: moderator.last_assigned_at.unwrap_or_default(),
-                moderator_id,
-            });
-        let load_key = working.then_some((moderator.load, moderator_id));
-        let idle_key = if working { moderator.idle_since().map(|since| (since, moderator_id)) } else { None };
-        let presence_key = (moderator.state.is_connected() && !moderator.realtime_connected)
-            .then_some((moderator.last_seen_at, moderator_id));
-
-        let old_queue_key = moderator.keys.queue;
-        if refile(&mut self.queue, &mut moderator.keys.queue, queue_key) {
-            let touched = [old_queue_key, queue_key].into_iter().flatten().min();
-            self.queue_touched_from = self.queue_touched_from.into_iter().chain(touched).min();
-        }
-        refile(&mut self.capacity, &mut moderator.keys.capacity, capacity_key);
-        let old_load_key = moderator.keys.load;
-        if refile(&mut self.working_by_load, &mut moderator.keys.load, load_key) {
-            let old_load = old_load_key.map_or(0, |(load, _)| u64::from(load));
-            let new_load = load_key.map_or(0, |(load, _)| u64::from(load));
-            self.working_load_total = self.working_load_total - old_load + new_load;
-        }
-        refile(&mut self.idle, &mut moderator.keys.idle, idle_key);
-        refile(&mut self.presence, &mut moderator.keys.presence, presence_key);
+        let moderator = self.moderators.get_mut(&moderator_id).expect("refiling a known moderator");
+        self.indexes.file_moderator(moderator, self.config.max_profiles_per_moderator);
     }
 
-    /// Files a profile under the keys its current fields call for, and keeps its orphan clock.
+    /// Files a profile under the keys its current fields call for.
     fn refile_profile(&mut self, profile_id: ProfileId) {
-        let now = self.now;
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        let free_key = profile.is_free().then(|| FreeProfileKey {
-            waiting: std::cmp::Reverse(profile.waiting.len() as u32),
-            oldest_waiting: profile.oldest_waiting().unwrap_or(Timestamp::MAX),
-            profile_id,
-        });
-        let orphan = profile.is_free() && !profile.waiting.is_empty();
-        if orphan {
-            profile.orphan_since.get_or_insert(now);
-        } else {
-            profile.orphan_since = None;
-            profile.orphan_alerted = false;
-        }
-        let orphan_key = match profile.orphan_since {
-            Some(since) if !profile.orphan_alerted => Some((since, profile_id)),
-            _ => None,
-        };
-        refile(&mut self.free_profiles, &mut profile.keys.free, free_key);
-        refile(&mut self.orphans_unalerted, &mut profile.keys.orphan, orphan_key);
+        let profile = self.profiles.get_mut(&profile_id).expect("refiling a known profile");
+        self.indexes.file_profile(profile, self.now);
     }
 
     fn set_state(&mut self, moderator_id: ModeratorId, state: ModeratorState) {
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
+        let moderator = self.moderators.get_mut(&moderator_id).expect("changing the state of a known moderator");
         let previous = moderator.state;
         if previous == state {
             return;
@@ -462,10 +395,10 @@ impl Engine {
 
     /// Puts a moderator in the queue, in the place its priority and `queued_at` give it.
     fn enqueue(&mut self, moderator_id: ModeratorId, queued_at: Timestamp) {
-        if self.queue.is_empty() {
+        let moderator = self.moderators.get_mut(&moderator_id).expect("queueing a known moderator");
+        if self.indexes.queue.is_empty() {
             self.queue_nonempty_since = Some(self.now);
         }
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
         moderator.queue = Some(QueueEntry { queued_at, position: 0, estimated_wait_seconds: 0, announced: None });
         self.set_state(moderator_id, ModeratorState::Queued);
     }
@@ -475,7 +408,7 @@ impl Engine {
     fn record_activity(&mut self, moderator_id: ModeratorId, on_profile: Option<ProfileId>) {
         let now = self.now;
         let ttl = self.config.profile_lock_ttl;
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
+        let moderator = self.moderators.get_mut(&moderator_id).expect("activity of a known moderator");
         moderator.last_activity_at = Some(now);
         moderator.last_seen_at = now;
         if let Some(assignment) = on_profile.and_then(|profile_id| moderator.assignments.get_mut(&profile_id)) {
@@ -494,18 +427,16 @@ impl Engine {
     /// Presence without activity: an API call or a heartbeat.
     fn record_presence(&mut self, moderator_id: ModeratorId) {
         let now = self.now;
-        if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-            moderator.last_seen_at = now;
-        }
+        self.moderators.get_mut(&moderator_id).expect("presence of a known moderator").last_seen_at = now;
         self.refile_moderator(moderator_id);
     }
 
     /// Pushes a lease's expiry to at least `until` (pinned leases do not expire). Returns
     /// whether the change was announced.
     fn renew_lease(&mut self, profile_id: ProfileId, until: Timestamp) -> bool {
-        let Some(lease) = self.profiles.get_mut(&profile_id).and_then(|profile| profile.lease.as_mut()) else {
-            return false;
-        };
+        let profile = self.profiles.get_mut(&profile_id).expect("renewing the lease of a known profile");
+        let lease = profile.lease.as_mut().expect("only a held profile's lease is renewed");
+        // A pinned lease has no expiry to push.
         let Some(expires_at) = lease.expires_at else { return false };
         if until <= expires_at {
             return false;
@@ -524,7 +455,7 @@ impl Engine {
 
     fn announce_lease(&mut self, profile_id: ProfileId) {
         let now = self.now;
-        let Some(profile) = self.profiles.get(&profile_id) else { return };
+        let profile = self.profiles.get(&profile_id).expect("announcing the lease of a known profile");
         let event = match &profile.lease {
             Some(lease) => Event::ProfileLockStatusChanged {
                 profile_id,
@@ -553,7 +484,8 @@ impl Engine {
         let token = self.next_token();
         let lock_type = if reason == AssignReason::Pinned { LockType::Manual } else { LockType::Assignment };
         let expires_at = (lock_type == LockType::Assignment).then(|| now.plus(self.config.profile_lock_ttl));
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
+        assert!(self.moderators.contains_key(&moderator_id), "assigning a profile to a known moderator");
+        let profile = self.profiles.get_mut(&profile_id).expect("assigning a known profile");
         debug_assert!(profile.lease.is_none(), "assigning a held profile");
         profile.lease = Some(ProfileLease { moderator_id, locked_at: now, expires_at, lock_type, token });
         if let Some(at) = expires_at {
@@ -561,7 +493,7 @@ impl Engine {
         }
         self.refile_profile(profile_id);
 
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
+        let moderator = self.moderators.get_mut(&moderator_id).expect("checked above");
         moderator.assignments.insert(
             profile_id,
             Assignment {
@@ -589,11 +521,9 @@ impl Engine {
 
     /// Tries to give each unassigned waiting conversation of a profile to its holder.
     fn offer_waiting_conversations(&mut self, profile_id: ProfileId) {
-        let Some(profile) = self.profiles.get(&profile_id) else { return };
-        if profile.lease.is_none() {
-            return;
-        }
+        let profile = self.profiles.get(&profile_id).expect("offering the conversations of a known profile");
         let holder = profile.holder();
+        debug_assert!(holder.is_some(), "only a held profile's conversations are offered");
         let mut waiting = std::mem::take(&mut self.spare_client_ids);
         waiting.extend(profile.waiting.iter().map(|&(_, client_id)| client_id));
         // Each conversation given raises the holder's load: its index keys are settled once,
@@ -616,8 +546,10 @@ impl Engine {
     /// SPEC §4 `assignClientToModerator`: a waiting conversation goes to its profile's holder
     /// unless another moderator holds the client; then it stays pending until that lock goes.
     fn try_assign_conversation(&mut self, key: ConversationKey) -> bool {
-        let Some(holder) = self.profiles.get(&key.profile_id).and_then(Profile::holder) else { return false };
-        let Some(client) = self.clients.get(&key.client_id) else { return false };
+        let profile = self.profiles.get(&key.profile_id).expect("a waiting conversation's profile exists");
+        // A free profile's conversation waits for the profile to be given out.
+        let Some(holder) = profile.holder() else { return false };
+        let client = self.clients.get(&key.client_id).expect("a waiting conversation's client exists");
         if let Some(lock_set) = &client.lock {
             if lock_set.moderator_id != holder {
                 if self.faulty(Fault::IgnoreClientLock) {
@@ -643,7 +575,7 @@ impl Engine {
     }
 
     fn attach_conversation(&mut self, key: ConversationKey, moderator_id: ModeratorId) {
-        let Some(conversation) = self.conversations.get_mut(&key) else { return };
+        let conversation = self.conversations.get_mut(&key).expect("attaching a known conversation");
         conversation.assigned_to = Some(moderator_id);
         let message = conversation.last_inbound.clone();
         if let Some(assignment) =
@@ -662,7 +594,8 @@ impl Engine {
 
     /// Takes a conversation out of its moderator's assignment (its lock is the caller's business).
     fn detach_conversation(&mut self, key: ConversationKey, reason: ReleaseReason) {
-        let Some(conversation) = self.conversations.get_mut(&key) else { return };
+        let conversation = self.conversations.get_mut(&key).expect("detaching a known conversation");
+        // Callers detach whatever may be attached; an unattached conversation has nothing to undo.
         let Some(moderator_id) = conversation.assigned_to.take() else { return };
         if let Some(assignment) =
             self.moderators.get_mut(&moderator_id).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
@@ -680,7 +613,7 @@ impl Engine {
 
     fn change_load(&mut self, moderator_id: ModeratorId, delta: i32) {
         let now = self.now;
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
+        let moderator = self.moderators.get_mut(&moderator_id).expect("changing the load of a known moderator");
         let before = moderator.load;
         moderator.load = before.saturating_add_signed(delta);
         match (before, moderator.load) {
@@ -697,7 +630,7 @@ impl Engine {
         let now = self.now;
         let until = now.plus(self.config.client_lock_ttl);
         let token = self.next_token();
-        let Some(client) = self.clients.get_mut(&key.client_id) else { return };
+        let client = self.clients.get_mut(&key.client_id).expect("locking a known client");
         let newly_locked = client.lock.is_none();
         let lock_set = client.lock.get_or_insert_with(|| ClientLockSet { moderator_id, locks: BTreeMap::new() });
         debug_assert_eq!(lock_set.moderator_id, moderator_id, "locking a client held by another moderator");
@@ -746,7 +679,7 @@ impl Engine {
     }
 
     fn announce_client_lock(&mut self, client_id: ClientId) {
-        let Some(client) = self.clients.get(&client_id) else { return };
+        let client = self.clients.get(&client_id).expect("announcing the lock of a known client");
         let (locked_by, expires_at) = match &client.lock {
             Some(set) => (Some(set.moderator_id), Some(set.latest_expiry())),
             None => (None, None),
@@ -770,9 +703,9 @@ impl Engine {
     /// assigned conversation always has its holder's lock). When the client's last lock
     /// goes, its other waiting conversations are processed at once (SPEC §3).
     fn release_client_lock(&mut self, key: ConversationKey, reason: ReleaseReason) {
-        let Some(lock_set) = self.clients.get_mut(&key.client_id).and_then(|client| client.lock.as_mut()) else {
-            return;
-        };
+        let client = self.clients.get_mut(&key.client_id).expect("releasing a lock on a known client");
+        // Callers release whatever lock may be held (an answer releases the lock if any).
+        let Some(lock_set) = client.lock.as_mut() else { return };
         let moderator_id = lock_set.moderator_id;
         if lock_set.locks.remove(&key.profile_id).is_none() {
             return;
@@ -788,16 +721,14 @@ impl Engine {
             self.detach_conversation(key, reason);
         }
         if now_unlocked {
-            if let Some(client) = self.clients.get_mut(&key.client_id) {
-                client.lock = None;
-            }
+            self.clients.get_mut(&key.client_id).expect("looked up above").lock = None;
             self.client_unlocked(key.client_id);
         }
     }
 
     fn client_unlocked(&mut self, client_id: ClientId) {
         self.announce_client_lock(client_id);
-        let Some(client) = self.clients.get(&client_id) else { return };
+        let client = self.clients.get(&client_id).expect("announced above");
         let mut waiting = std::mem::take(&mut self.spare_profile_ids);
         waiting.extend(client.waiting.iter().map(|&(_, profile_id)| profile_id));
         for &profile_id in &waiting {
@@ -817,16 +748,10 @@ impl Engine {
     /// Its deadline is the first filed: it is either postponed in place or taken out here.
     fn expire_client_lock(&mut self, client_id: ClientId, profile_id: ProfileId) {
         let key = ConversationKey { client_id, profile_id };
-        let Some(client) = self.clients.get(&client_id) else {
-            self.deadlines.pop_first();
-            return;
-        };
-        let Some((holder, lock)) =
-            client.lock.as_ref().and_then(|set| Some((set.moderator_id, set.locks.get(&profile_id)?)))
-        else {
-            self.deadlines.pop_first();
-            return;
-        };
+        // `advance` found the lock behind this deadline a moment ago.
+        let client = self.clients.get(&client_id).expect("an expiring lock's client exists");
+        let set = client.lock.as_ref().expect("an expiring lock exists");
+        let (holder, lock) = (set.moderator_id, set.locks.get(&profile_id).expect("an expiring lock exists"));
         let still_serving = lock.reason == LockReason::Conversation
             && self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(holder);
         // Nobody can be blocked when the conversation served is the client's only waiting
@@ -837,14 +762,9 @@ impl Engine {
         };
         if still_serving && nobody_blocked() {
             let until = self.now.plus(self.config.client_lock_ttl);
-            if let Some(lock) = self
-                .clients
-                .get_mut(&client_id)
-                .and_then(|client| client.lock.as_mut())
-                .and_then(|set| set.locks.get_mut(&profile_id))
-            {
-                lock.expires_at = until;
-            }
+            let client = self.clients.get_mut(&client_id).expect("looked up above");
+            let lock = client.lock.as_mut().and_then(|set| set.locks.get_mut(&profile_id)).expect("looked up above");
+            lock.expires_at = until;
             self.deadlines.postpone_first(until);
             return;
         }
@@ -857,7 +777,8 @@ impl Engine {
     /// the queue. Giving the profile out again is `settle`'s job at the end of the command.
     fn release_profile(&mut self, profile_id: ProfileId, reason: ReleaseReason) {
         let now = self.now;
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
+        let profile = self.profiles.get_mut(&profile_id).expect("releasing a known profile");
+        // Freeing a free profile (a supervisor's unlock, a deactivation) changes nothing.
         let Some(lease) = profile.lease.take() else { return };
         self.deadlines.unfile(Deadline::ProfileLease(profile_id));
         let moderator_id = lease.moderator_id;
@@ -883,17 +804,16 @@ impl Engine {
             self.release_client_lock(ConversationKey { client_id, profile_id }, reason);
         }
         self.refile_held = outer;
-        if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-            moderator.assignments.remove(&profile_id);
-            if matches!(reason, ReleaseReason::Released | ReleaseReason::Inactivity) {
-                let until = now.plus(self.config.anti_ping_pong);
-                moderator.given_back.retain(|&(given, until)| given != profile_id && until > now);
-                moderator.given_back.push((profile_id, until));
-            }
-            let lost_last = moderator.state == ModeratorState::Working && moderator.assignments.is_empty();
-            if lost_last {
-                self.enqueue(moderator_id, now);
-            }
+        let moderator = self.moderators.get_mut(&moderator_id).expect("a lease's holder exists");
+        moderator.assignments.remove(&profile_id);
+        if matches!(reason, ReleaseReason::Released | ReleaseReason::Inactivity) {
+            let until = now.plus(self.config.anti_ping_pong);
+            moderator.given_back.retain(|&(given, until)| given != profile_id && until > now);
+            moderator.given_back.push((profile_id, until));
+        }
+        let lost_last = moderator.state == ModeratorState::Working && moderator.assignments.is_empty();
+        if lost_last {
+            self.enqueue(moderator_id, now);
         }
         self.refile_moderator(moderator_id);
         self.refile_profile(profile_id);
@@ -916,13 +836,12 @@ impl Engine {
         displaced_queued_at: Timestamp,
     ) {
         let now = self.now;
+        assert!(self.moderators.contains_key(&to), "handing a profile over to a known moderator");
         let token = self.next_token();
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        let Some(lease) = profile.lease.as_mut() else { return };
+        let profile = self.profiles.get_mut(&profile_id).expect("handing over a known profile");
+        let lease = profile.lease.as_mut().expect("only a held profile is handed over");
         let from = lease.moderator_id;
-        if from == to {
-            return;
-        }
+        debug_assert_ne!(from, to, "handing a profile over to its own holder");
         let lock_type = if assign_reason == AssignReason::Pinned { LockType::Manual } else { LockType::Assignment };
         let expires_at = (lock_type == LockType::Assignment).then(|| now.plus(self.config.profile_lock_ttl));
         *lease = ProfileLease { moderator_id: to, locked_at: now, expires_at, lock_type, token };
@@ -933,18 +852,17 @@ impl Engine {
 
         let old_assignment =
             self.moderators.get_mut(&from).and_then(|moderator| moderator.assignments.remove(&profile_id));
-        if let Some(moderator) = self.moderators.get_mut(&to) {
-            moderator.assignments.insert(
-                profile_id,
-                Assignment {
-                    assigned_at: now,
-                    conversations: BTreeSet::new(),
-                    locked_clients: BTreeSet::new(),
-                    last_activity_check: None,
-                },
-            );
-            moderator.last_assigned_at = Some(now);
-        }
+        let moderator = self.moderators.get_mut(&to).expect("checked above");
+        moderator.assignments.insert(
+            profile_id,
+            Assignment {
+                assigned_at: now,
+                conversations: BTreeSet::new(),
+                locked_clients: BTreeSet::new(),
+                last_activity_check: None,
+            },
+        );
+        moderator.last_assigned_at = Some(now);
         self.set_state(to, ModeratorState::Working);
         self.note_assignment();
 
@@ -993,10 +911,11 @@ impl Engine {
     /// it is `from`'s only lock on the client; otherwise `from` still handles the client under
     /// another profile, so this lock is dropped and the conversation waits for the client.
     fn pass_client_lock(&mut self, key: ConversationKey, from: ModeratorId, to: ModeratorId) {
+        // The token is drawn even when the lock is dropped, so that token numbers stay as
+        // they have always been allotted (stored tokens keep their meaning).
         let token = self.next_token();
-        let Some(lock_set) = self.clients.get_mut(&key.client_id).and_then(|client| client.lock.as_mut()) else {
-            return;
-        };
+        let client = self.clients.get_mut(&key.client_id).expect("a mirrored lock's client exists");
+        let Some(lock_set) = client.lock.as_mut() else { return };
         if lock_set.moderator_id != from || !lock_set.locks.contains_key(&key.profile_id) {
             return;
         }
@@ -1026,13 +945,17 @@ impl Engine {
         let since = conversation.waiting_since.take()?;
         conversation.last_inbound = None;
         conversation.wait_alerted = false;
-        self.waiting_unalerted.remove(&(since, key));
-        if let Some(profile) = self.profiles.get_mut(&key.profile_id) {
-            profile.waiting.remove(&(since, key.client_id));
-        }
-        if let Some(client) = self.clients.get_mut(&key.client_id) {
-            client.waiting.remove(&(since, key.profile_id));
-        }
+        self.indexes.waiting_unalerted.remove(&(since, key));
+        self.profiles
+            .get_mut(&key.profile_id)
+            .expect("a conversation's profile exists")
+            .waiting
+            .remove(&(since, key.client_id));
+        self.clients
+            .get_mut(&key.client_id)
+            .expect("a conversation's client exists")
+            .waiting
+            .remove(&(since, key.profile_id));
         self.refile_profile(key.profile_id);
         Some(since)
     }
@@ -1042,13 +965,16 @@ impl Engine {
     /// round assigns one profile, so this ends.
     fn settle(&mut self) {
         loop {
-            if !self.queue.is_empty() && !self.free_profiles.is_empty() && !self.faulty(Fault::SkipQueueProcessing) {
+            if !self.indexes.queue.is_empty()
+                && !self.indexes.free_profiles.is_empty()
+                && !self.faulty(Fault::SkipQueueProcessing)
+            {
                 let (profile_id, moderator_id) = self.choose_queue_assignment();
                 self.assign_profile(profile_id, moderator_id, AssignReason::Queue);
                 continue;
             }
-            let orphan = self.free_profiles.first().filter(|key| key.waiting.0 > 0).map(|key| key.profile_id);
-            if let (Some(profile_id), false) = (orphan, self.capacity.is_empty()) {
+            let orphan = self.indexes.free_profiles.first().filter(|key| key.waiting.0 > 0).map(|key| key.profile_id);
+            if let (Some(profile_id), false) = (orphan, self.indexes.capacity.is_empty()) {
                 let moderator_id = self.choose_least_busy(profile_id);
                 self.assign_profile(profile_id, moderator_id, AssignReason::LeastBusy);
                 continue;
@@ -1062,16 +988,17 @@ impl Engine {
     /// not, or to the head when nobody else can take it (anti-ping-pong, SPEC §4).
     fn choose_queue_assignment(&self) -> (ProfileId, ModeratorId) {
         let now = self.now;
-        let head = self.queue.first().map(|key| key.moderator_id).expect("queue is not empty");
-        let best = self.free_profiles.first().map(|key| key.profile_id).expect("a profile is free");
-        let Some(head_moderator) = self.moderators.get(&head) else { return (best, head) };
+        let head = self.indexes.queue.first().map(|key| key.moderator_id).expect("queue is not empty");
+        let best = self.indexes.free_profiles.first().map(|key| key.profile_id).expect("a profile is free");
+        let head_moderator = self.moderators.get(&head).expect("a queued moderator exists");
         if head_moderator.given_back.is_empty() {
             return (best, head);
         }
-        if let Some(key) = self.free_profiles.iter().find(|key| !head_moderator.refuses(key.profile_id, now)) {
+        if let Some(key) = self.indexes.free_profiles.iter().find(|key| !head_moderator.refuses(key.profile_id, now)) {
             return (key.profile_id, head);
         }
         let taker = self
+            .indexes
             .queue
             .iter()
             .map(|key| key.moderator_id)
@@ -1084,8 +1011,9 @@ impl Engine {
     /// this profile back recently unless nobody else has room.
     fn choose_least_busy(&self, profile_id: ProfileId) -> ModeratorId {
         let now = self.now;
-        let first = self.capacity.first().map(|key| key.moderator_id).expect("a moderator has room");
-        self.capacity
+        let first = self.indexes.capacity.first().map(|key| key.moderator_id).expect("a moderator has room");
+        self.indexes
+            .capacity
             .iter()
             .map(|key| key.moderator_id)
             .find(|id| self.moderators.get(id).is_some_and(|moderator| !moderator.refuses(profile_id, now)))
@@ -1100,7 +1028,7 @@ impl Engine {
             self.emit(Event::ForcedReassignment { moderator_id, profile_id, reason, new_moderator_id });
         }
         self.renumber_queue();
-        if self.queue.is_empty() {
+        if self.indexes.queue.is_empty() {
             self.queue_nonempty_since = None;
         }
     }

@@ -24,15 +24,15 @@ impl Engine {
         let meta = self.meta();
         let meta_changed = meta != self.stored_meta;
         self.stored_meta = meta;
-        let mut moderators = self.moderators.take_written();
+        let mut moderators = self.moderators.take_changed();
         if self.faulty(crate::Fault::DropModeratorChanges) {
             moderators.clear();
         }
         Changes {
             moderators,
-            profiles: self.profiles.take_written(),
-            clients: self.clients.take_written(),
-            conversations: self.conversations.take_written(),
+            profiles: self.profiles.take_changed(),
+            clients: self.clients.take_changed(),
+            conversations: self.conversations.take_changed(),
             conflicts: self.conflicts.take_written(),
             messages,
             meta_changed,
@@ -100,7 +100,7 @@ impl Engine {
             }
             if let Some(since) = conversation.waiting_since {
                 if !conversation.wait_alerted {
-                    engine.waiting_unalerted.insert((since, key));
+                    engine.indexes.waiting_unalerted.insert((since, key));
                 }
                 if let Some(profile) = engine.profiles.get_mut(&key.profile_id) {
                     profile.waiting.insert((since, key.client_id));
@@ -155,7 +155,7 @@ impl Engine {
         for profile_id in profile_ids {
             engine.refile_profile(profile_id);
         }
-        if !engine.queue.is_empty() {
+        if !engine.indexes.queue.is_empty() {
             engine.queue_nonempty_since = Some(now);
         }
         engine.estimates_stale = true;
