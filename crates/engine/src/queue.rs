@@ -6,10 +6,21 @@
 
 use crate::ids::{ModeratorId, Timestamp};
 use crate::index::QueueKey;
+use crate::model::{ModeratorState, QueueEntry};
 use crate::view::QueueStatus;
 use crate::{Engine, Event, Fault, RELEASE_INTERVAL_WINDOW};
 
 impl Engine {
+    /// Puts a moderator in the queue, in the place its priority and `queued_at` give it.
+    pub(crate) fn enqueue(&mut self, moderator_id: ModeratorId, queued_at: Timestamp) {
+        let moderator = self.moderators.get_mut(&moderator_id).expect("queueing a known moderator");
+        if self.indexes.queue.is_empty() {
+            self.queue_nonempty_since = Some(self.now);
+        }
+        moderator.queue = Some(QueueEntry { queued_at, position: 0, estimated_wait_seconds: 0, announced: None });
+        self.set_state(moderator_id, ModeratorState::Queued);
+    }
+
     /// A profile was freed: its instant feeds the release-interval estimate.
     pub(crate) fn record_release(&mut self) {
         let before = self.release_interval_millis();
