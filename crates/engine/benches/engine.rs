@@ -15,6 +15,11 @@
 //! three favourite profiles and has at most two unanswered conversations, and moderators
 //! answer the oldest waiting conversation of their profiles, so the backlog stays bounded as
 //! on a real platform.
+//!
+//! Each scale is measured in its steady state: the warm-up runs at least 6 simulated minutes
+//! (past every clock of the rules) and until three consecutive simulated minutes end with the
+//! same backlog of waiting conversations (within 1 %), the one figure of this world that
+//! accumulates; the world's shape is printed with the setup.
 
 mod workload;
 
@@ -39,8 +44,12 @@ fn mixed_commands(criterion: &mut Criterion) {
                     moderators * 100
                 );
                 let mut workload = Workload::new(moderators);
-                // Reach a steady state before measuring.
-                workload.run(200_000);
+                // Reach a steady state before measuring (see `Workload::warm_up`).
+                let warm_up = workload.warm_up();
+                eprintln!("{moderators} moderators: {warm_up}");
+                if !warm_up.steady {
+                    eprintln!("{moderators} moderators: NO steady state within the warm-up's bound; measuring anyway");
+                }
                 workload
             });
             bencher.iter_custom(|iterations| workload.run(iterations));

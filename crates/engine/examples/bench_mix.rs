@@ -6,8 +6,10 @@
 //!         target/release/examples/bench_mix 100 20000
 //!
 //! Arguments: moderators (default 100), measured commands (default 20,000), warm-up
-//! commands (default 200,000, as in the bench). `--digest` hashes every reply, event and
-//! batch of changes instead, to show that an optimisation changed no decision.
+//! commands (default: until the steady state, as in the bench; see `Workload::warm_up`).
+//! `--digest` hashes every reply, event and batch of changes instead, to show that an
+//! optimisation changed no decision; its warm-up defaults to 200,000 commands, the length
+//! every recorded digest was taken with.
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -23,16 +25,27 @@ fn main() {
         std::env::args().skip(1).filter_map(|argument| argument.replace('_', "").parse().ok()).collect();
     let moderators = numbers.first().copied().unwrap_or(100);
     let commands = numbers.get(1).copied().unwrap_or(20_000);
-    let warm_up = numbers.get(2).copied().unwrap_or(200_000);
+    let warm_up = numbers.get(2).copied().or(digest.then_some(200_000));
 
     let started = Instant::now();
     let mut workload = Workload::new(moderators);
     if digest {
         workload.digest = Some(DefaultHasher::new());
     }
-    workload.run(warm_up);
+    match warm_up {
+        Some(commands) => {
+            workload.run(commands);
+        }
+        None => eprintln!("{}", workload.warm_up()),
+    }
     eprintln!("set up and warmed up {moderators} moderators in {:?}", started.elapsed());
+    let shape_before = workload.shape();
     measured(&mut workload, moderators, commands);
+    // The same shape after the measured commands as before them: they ran in the steady state.
+    eprintln!(
+        "shape before the measured commands {shape_before:?}\nshape after                        {:?}",
+        workload.shape()
+    );
     if let Some(digest) = workload.digest {
         println!("digest {:016x}", digest.finish());
     }

@@ -21,12 +21,15 @@ impl Engine {
         let mut unmovable: BTreeSet<ModeratorId> = BTreeSet::new();
         while moves.len() < self.config.max_moves_per_tick as usize && unmovable.len() < SOURCES_EXAMINED_MAX {
             let Some(&(source_load, source)) =
-                self.working_by_load.iter().rev().find(|(_, id)| !unmovable.contains(id))
+                self.indexes.working_by_load().iter().rev().find(|(_, id)| !unmovable.contains(id))
             else {
                 break;
             };
-            let lowest_load =
-                if self.queue.is_empty() { self.working_by_load.first().map_or(0, |&(load, _)| load) } else { 0 };
+            let lowest_load = if self.indexes.queue.is_empty() {
+                self.indexes.working_by_load().first().map_or(0, |&(load, _)| load)
+            } else {
+                0
+            };
             if source_load.saturating_sub(lowest_load) < self.config.imbalance_threshold {
                 break;
             }
@@ -38,9 +41,8 @@ impl Engine {
             };
             let now = self.now;
             self.hand_over_profile(profile_id, target, ReleaseReason::Rebalance, AssignReason::Rebalance, now);
-            if let Some(profile) = self.profiles.get_mut(&profile_id) {
-                profile.last_balanced_at = Some(now);
-            }
+            let profile = self.profiles.get_mut(&profile_id).expect("a known profile");
+            profile.last_balanced_at = Some(now);
             moves.push(BalanceMove { profile_id, from_moderator_id: source, to_moderator_id: target, conversations });
         }
         moves
@@ -48,10 +50,10 @@ impl Engine {
 
     /// The queue head if anyone is queued, else the least busy working moderator with room.
     fn balance_target(&self, source: ModeratorId) -> Option<(ModeratorId, u32)> {
-        if let Some(head) = self.queue.first() {
+        if let Some(head) = self.indexes.queue.first() {
             return Some((head.moderator_id, 0));
         }
-        self.capacity.iter().find(|key| key.moderator_id != source).map(|key| (key.moderator_id, key.load))
+        self.indexes.capacity.iter().find(|key| key.moderator_id != source).map(|key| (key.moderator_id, key.load))
     }
 
     /// The source's profile whose move brings the two loads closest, among those whose move

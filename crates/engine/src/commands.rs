@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::{Command, PriorityActor, Reply};
-use crate::event::{MessageSummary, ReleaseReason};
+use crate::event::ReleaseReason;
 use crate::ids::{ClientId, ConflictId, ConversationKey, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp};
 use crate::index::Deadline;
-use crate::model::{Client, Conversation, LockReason, LockType, Moderator, ModeratorState, Profile};
+use crate::model::{Client, Conversation, LockReason, LockType, MessageSummary, Moderator, ModeratorState, Profile};
 use crate::rejection::Rejection;
 use crate::{AssignReason, Engine, Event, Fault};
 
@@ -22,10 +22,12 @@ impl Engine {
             Command::UpsertModerator { moderator_id, name } => Ok(self.upsert_moderator(moderator_id, name)),
             Command::UpsertProfile { profile_id, name, active } => Ok(self.upsert_profile(profile_id, name, active)),
             Command::UpsertClient { client_id, name } => {
-                self.clients
-                    .entry(client_id)
-                    .and_modify(|client| client.name.clone_from(&name))
-                    .or_insert_with(|| Client::new(client_id, name));
+                match self.clients.get_mut(&client_id) {
+                    Some(client) => client.name = name,
+                    None => {
+                        self.clients.insert(client_id, Client::new(client_id, name));
+                    }
+                }
                 Ok(Reply::Client { client_id })
             }
             Command::InboundMessage { message_id, client_id, profile_id, body, sent_at } => {
@@ -44,9 +46,8 @@ impl Engine {
             }
             Command::RealtimePresence { moderator_id, connected } => {
                 self.known_moderator(moderator_id)?;
-                if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-                    moderator.realtime_connected = connected;
-                }
+                let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+                moderator.realtime_connected = connected;
                 self.record_presence(moderator_id);
                 Ok(Reply::Done)
             }
@@ -76,9 +77,8 @@ impl Engine {
                         max: self.config.max_self_priority,
                     });
                 }
-                if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-                    moderator.priority = priority;
-                }
+                let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+                moderator.priority = priority;
                 if actor == PriorityActor::Moderator {
                     self.record_presence(moderator_id);
                 } else {
@@ -242,22 +242,20 @@ impl Engine {
         }
         let now = self.now;
         let key = ConversationKey { client_id, profile_id };
-        self.clients.entry(client_id).or_insert_with(|| Client::new(client_id, String::new()));
+        self.clients.get_or_insert_with(client_id, || Client::new(client_id, String::new()));
         self.messages.insert(message_id, key);
-        let conversation = self.conversations.entry(key).or_default();
+        let conversation = self.conversations.get_or_insert_with(key, Conversation::default);
         conversation.inbound_messages += 1;
         conversation.last_inbound = Some(MessageSummary { message_id, body, sent_at, received_at: now });
         let started_waiting = conversation.waiting_since.is_none();
         let assigned_to = conversation.assigned_to;
         if started_waiting {
             conversation.waiting_since = Some(now);
-            self.waiting_unalerted.insert((now, key));
-            if let Some(profile) = self.profiles.get_mut(&profile_id) {
-                profile.waiting.insert((now, client_id));
-            }
-            if let Some(client) = self.clients.get_mut(&client_id) {
-                client.waiting.insert((now, profile_id));
-            }
+            self.indexes.waiting_unalerted.insert((now, key));
+            let profile = self.profiles.get_mut(&profile_id).expect("a known profile");
+            profile.waiting.insert((now, client_id));
+            let client = self.clients.get_mut(&client_id).expect("a known client");
+            client.waiting.insert((now, profile_id));
             self.refile_profile(profile_id);
             self.try_assign_conversation(key);
         } else if let Some(moderator_id) = assigned_to {
@@ -276,10 +274,9 @@ impl Engine {
         let connected_at = connected_at.min(self.now).max(self.now.minus(self.config.conflict_window));
         self.record_activity(moderator_id, None);
         if matches!(state, ModeratorState::Offline | ModeratorState::Paused | ModeratorState::Away) {
-            if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-                moderator.connected_at = Some(connected_at);
-                moderator.last_activity_at = Some(self.now);
-            }
+            let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+            moderator.connected_at = Some(connected_at);
+            moderator.last_activity_at = Some(self.now);
             self.enqueue(moderator_id, connected_at);
             self.settle();
             self.judge_collision(moderator_id, connected_at);
@@ -290,18 +287,16 @@ impl Engine {
     /// Offline: out of the queue, every profile and lock released (SPEC §2).
     pub(crate) fn disconnect(&mut self, moderator_id: ModeratorId, reason: ReleaseReason) {
         if self.faulty(Fault::KeepQueueEntryOnDisconnect) {
-            if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-                if moderator.state == ModeratorState::Queued {
-                    moderator.state = ModeratorState::Offline;
-                    return;
-                }
+            let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+            if moderator.state == ModeratorState::Queued {
+                moderator.state = ModeratorState::Offline;
+                return;
             }
         }
         self.set_state(moderator_id, ModeratorState::Offline);
         self.release_everything(moderator_id, reason);
-        if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-            moderator.connected_at = None;
-        }
+        let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+        moderator.connected_at = None;
         self.refile_moderator(moderator_id);
     }
 
@@ -332,9 +327,8 @@ impl Engine {
         self.holder_check(moderator_id, profile_id, lease_token)?;
         self.client_available(moderator_id, client_id)?;
         self.record_activity(moderator_id, Some(profile_id));
-        if let Some(profile) = self.profiles.get_mut(&profile_id) {
-            profile.last_typing_at = Some(self.now);
-        }
+        let profile = self.profiles.get_mut(&profile_id).expect("a known profile");
+        profile.last_typing_at = Some(self.now);
         self.lock_client(ConversationKey { client_id, profile_id }, moderator_id, LockReason::Typing);
         Ok(Reply::Done)
     }
@@ -351,13 +345,12 @@ impl Engine {
         let now = self.now;
         self.record_activity(moderator_id, Some(profile_id));
         let key = ConversationKey { client_id, profile_id };
-        self.conversations.entry(key).or_default().last_reply_at = Some(now);
+        self.conversations.get_or_insert_with(key, Conversation::default).last_reply_at = Some(now);
         // Answered first, so that releasing the lock below does not offer it again.
         let response_millis = self.stop_waiting(key).map(|since| now.since(since).as_millis() as u64);
         if let Some(millis) = response_millis {
-            if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-                moderator.response_times.record(millis);
-            }
+            let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
+            moderator.response_times.record(millis);
         }
         if self.conversations.get(&key).and_then(|c| c.assigned_to).is_some() {
             self.detach_conversation(key, ReleaseReason::Answered);
@@ -395,14 +388,12 @@ impl Engine {
     }
 
     fn extend_client_lock(&mut self, key: ConversationKey, seconds: Duration, cap: Timestamp) {
-        let Some(lock) = self
-            .clients
-            .get_mut(&key.client_id)
-            .and_then(|client| client.lock.as_mut())
+        let client = self.clients.get_mut(&key.client_id).expect("the holder's client exists");
+        let lock = client
+            .lock
+            .as_mut()
             .and_then(|set| set.locks.get_mut(&key.profile_id))
-        else {
-            return;
-        };
+            .expect("only a held lock is extended");
         let until = lock.expires_at.plus(seconds).min(cap);
         if until <= lock.expires_at {
             return;
@@ -457,9 +448,8 @@ impl Engine {
     }
 
     fn make_manual(&mut self, profile_id: ProfileId) {
-        let Some(lease) = self.profiles.get_mut(&profile_id).and_then(|profile| profile.lease.as_mut()) else {
-            return;
-        };
+        let profile = self.profiles.get_mut(&profile_id).expect("pinning a known profile");
+        let lease = profile.lease.as_mut().expect("only the holder's own lease is made manual");
         lease.expires_at = None;
         self.deadlines.unfile(Deadline::ProfileLease(profile_id));
         lease.lock_type = LockType::Manual;
@@ -481,7 +471,7 @@ impl Engine {
     }
 
     pub(crate) fn conversation_mut(&mut self, key: ConversationKey) -> &mut Conversation {
-        self.conversations.entry(key).or_default()
+        self.conversations.get_or_insert_with(key, Conversation::default)
     }
 }
 

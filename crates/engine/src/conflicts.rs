@@ -10,47 +10,11 @@
 //! profile of the weakest rival if it outranks it. After any order of processing, the winners
 //! are the best-ranked of the group and the others queue by their connection time.
 
+use crate::conflict::{Conflict, ConnectWin};
 use crate::event::{AlertKind, AlertSubject, AssignReason, ReleaseReason};
 use crate::ids::{ConflictId, ModeratorId, ProfileId, Timestamp};
 use crate::model::ModeratorState;
-use crate::view::ConflictView;
 use crate::{ConflictStrategy, Engine, Event};
-
-/// A profile a moderator won while connecting, remembered for two conflict windows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ConnectWin {
-    pub moderator_id: ModeratorId,
-    pub connected_at: Timestamp,
-    pub profile_id: ProfileId,
-}
-
-/// An `assignment_conflicts` record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    pub conflict_id: ConflictId,
-    pub participants: Vec<ModeratorId>,
-    pub strategy: ConflictStrategy,
-    pub winners: Vec<ModeratorId>,
-    pub queued: Vec<ModeratorId>,
-    pub created_at: Timestamp,
-    pub resolved_at: Option<Timestamp>,
-    pub resolved_by: Option<ModeratorId>,
-}
-
-impl Conflict {
-    pub fn view(&self) -> ConflictView {
-        ConflictView {
-            conflict_id: self.conflict_id,
-            participants: self.participants.clone(),
-            strategy: self.strategy.as_str(),
-            winners: self.winners.clone(),
-            queued: self.queued.clone(),
-            created_at: self.created_at,
-            resolved_at: self.resolved_at,
-            resolved_by: self.resolved_by,
-        }
-    }
-}
 
 impl Engine {
     /// Rank under the configured strategy: smaller is first.
@@ -80,7 +44,7 @@ impl Engine {
             }
             return;
         }
-        if moderator.state != ModeratorState::Queued || !self.free_profiles.is_empty() {
+        if moderator.state != ModeratorState::Queued || !self.indexes.free_profiles.is_empty() {
             return;
         }
         let rivals: Vec<ConnectWin> = self

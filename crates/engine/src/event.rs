@@ -4,10 +4,8 @@
 //! server stores them in the outbox with the change and delivers them after commit. Each
 //! event knows its wire name and the channels it goes to.
 
-use std::sync::Arc;
-
-use crate::ids::{AlertId, ClientId, ConflictId, MessageId, ModeratorId, ProfileId, Timestamp};
-use crate::model::{LockType, ModeratorState};
+use crate::ids::{AlertId, ClientId, ConflictId, ModeratorId, ProfileId, Timestamp};
+use crate::model::{LockType, MessageSummary, ModeratorState};
 
 /// Why a moderator gained a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,15 +85,6 @@ impl ReleaseReason {
                 | ReleaseReason::Conflict
         )
     }
-}
-
-/// The inbound message a conversation is waiting on, carried by `ConversationAssigned`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageSummary {
-    pub message_id: MessageId,
-    pub body: Arc<str>,
-    pub sent_at: Timestamp,
-    pub received_at: Timestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

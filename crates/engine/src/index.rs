@@ -1,6 +1,5 @@
-//! The ordered indexes that make every decision O(log n): each is a `BTreeSet` of keys
-//! derived from an entity's fields, so "queue head", "least busy", "best free profile" and
-//! "next expiry" are `first()` calls, never scans.
+//! The keys of the ordered indexes (their order is the SPEC's order for each decision) and
+//! the deadlines of leases and client locks. The sets of keys live in `indexes.rs`.
 //!
 //! Each entity remembers the keys under which it is currently filed (`ModeratorKeys`,
 //! `ProfileKeys`), so re-filing after a change removes exactly the stale key.
@@ -67,25 +66,6 @@ pub struct ProfileKeys {
 
 /// Waiting conversations not yet alerted on, by the instant they started waiting.
 pub type WaitingKey = (Timestamp, ConversationKey);
-
-/// Moves `entry` from `old` to `new` in `set` when they differ; returns whether it moved.
-pub(crate) fn refile<K: Ord + Copy>(
-    set: &mut std::collections::BTreeSet<K>,
-    old: &mut Option<K>,
-    new: Option<K>,
-) -> bool {
-    if *old == new {
-        return false;
-    }
-    if let Some(stale) = old.take() {
-        set.remove(&stale);
-    }
-    if let Some(fresh) = new {
-        set.insert(fresh);
-    }
-    *old = new;
-    true
-}
 
 /// Expiry instants of leases and client locks, in order. Renewal is lazy: activity only moves
 /// the expiry in the record, and a deadline that fires early is filed again at the record's

@@ -295,7 +295,7 @@ impl Engine {
     }
 
     fn repair_queue_positions(&mut self, repairs: &mut Vec<String>) {
-        let gap = self.queue.iter().enumerate().any(|(index, key)| {
+        let gap = self.indexes.queue.iter().enumerate().any(|(index, key)| {
             self.moderators.get(&key.moderator_id).and_then(|m| m.queue.as_ref()).map(|e| e.position)
                 != Some(index as u32 + 1)
         });

@@ -6,25 +6,12 @@
 //! record of acknowledged messages; both are checked by the simulation from the events.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use crate::ids::{ClientId, ConversationKey, ModeratorId, ProfileId};
 use crate::index::{Deadline, FreeProfileKey, QueueKey};
 use crate::model::ModeratorState;
+use crate::violation::Violation;
 use crate::Engine;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The number of the invariant in SPEC §8 (0: the engine's own bookkeeping).
-    pub invariant: u8,
-    pub description: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invariant {}: {}", self.invariant, self.description)
-    }
-}
 
 struct Findings(Vec<Violation>);
 
@@ -195,7 +182,7 @@ impl Engine {
             findings.check(5, moderator.queue.is_none(), || {
                 format!("{state} moderator {} has a queue entry", moderator.id)
             });
-            findings.check(5, !self.queue.iter().any(|key| key.moderator_id == moderator.id), || {
+            findings.check(5, !self.indexes.queue.iter().any(|key| key.moderator_id == moderator.id), || {
                 format!("{state} moderator {} is in the queue", moderator.id)
             });
         }
@@ -258,7 +245,7 @@ impl Engine {
         }
         let queued: BTreeSet<ModeratorId> =
             self.moderators.values().filter(|m| m.state == ModeratorState::Queued).map(|m| m.id).collect();
-        let indexed: BTreeSet<ModeratorId> = self.queue.iter().map(|key| key.moderator_id).collect();
+        let indexed: BTreeSet<ModeratorId> = self.indexes.queue.iter().map(|key| key.moderator_id).collect();
         findings.check(0, queued == indexed, || format!("queue index {indexed:?} != queued moderators {queued:?}"));
         let free: BTreeSet<FreeProfileKey> = self
             .profiles
@@ -270,7 +257,7 @@ impl Engine {
                 profile_id: p.id,
             })
             .collect();
-        findings.check(0, free == self.free_profiles, || "free-profile index out of step".to_owned());
+        findings.check(0, free == self.indexes.free_profiles, || "free-profile index out of step".to_owned());
         for profile in self.profiles.values() {
             if let Some(at) = profile.lease.as_ref().and_then(|lease| lease.expires_at) {
                 let filed = self.deadlines.filed_at(Deadline::ProfileLease(profile.id));

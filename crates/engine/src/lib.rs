@@ -7,21 +7,30 @@
 //! never does I/O, never spawns, never draws an unseeded random number. The server owns it
 //! from a single writer task and persists what it decides.
 //!
-//! This file holds the engine's state and the primitives every rule is built from (leases,
-//! client locks, assigning and releasing profiles and conversations, filing entities in the
-//! ordered indexes). The rules themselves live in the modules named after them.
+//! This file holds the engine's state (records in slabs, `Indexes`, `Deadlines`, per-command
+//! scratch), `handle` and `advance`, the accessors, and the few helpers every rule uses
+//! (tokens, events, filing in the indexes). The rules live in the module of their SPEC
+//! section: states and activity (`states.rs`, §2), leases (`leases.rs`) and client locks
+//! (`client_locks.rs`, §3), assignment (`assignments.rs`, §4), the queue (`queue.rs`, §5),
+//! conflicts (`conflicts.rs`, §6), balancing and the monitor (`balance.rs`, `monitor.rs`,
+//! §7), the integrity check (`integrity.rs`), invariants (`invariants.rs`, §8); one handler
+//! per command in `commands.rs`.
 
+mod assignments;
 mod balance;
+mod client_locks;
 mod command;
 mod commands;
 mod config;
+mod conflict;
 mod conflicts;
 mod event;
 mod ids;
 mod index;
+mod indexes;
 mod integrity;
 mod invariants;
-mod keyed;
+mod leases;
 mod model;
 mod monitor;
 mod persistence;
@@ -29,41 +38,44 @@ mod queue;
 mod rejection;
 pub mod rng;
 pub mod simulation;
+mod slab;
+mod states;
+mod stored;
 mod tracked;
 mod view;
 mod views;
+mod violation;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
 pub use crate::command::{Command, PriorityActor, Reply};
 pub use crate::config::{Config, ConflictStrategy};
-pub use crate::conflicts::Conflict;
-pub use crate::event::{
-    Alert, AlertKind, AlertSubject, AssignReason, Channel, Event, MessageSummary, ReleaseReason, Severity,
-};
+pub use crate::conflict::Conflict;
+pub use crate::event::{Alert, AlertKind, AlertSubject, AssignReason, Channel, Event, ReleaseReason, Severity};
 pub use crate::ids::{
     AlertId, ClientId, ConflictId, ConversationKey, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp,
 };
-pub use crate::invariants::Violation;
 pub use crate::model::{
-    Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, Moderator, ModeratorState,
-    Profile, ProfileLease, QueueEntry, ResponseTimes,
+    Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, MessageSummary, Moderator,
+    ModeratorState, Profile, ProfileLease, QueueEntry, ResponseTimes,
 };
-pub use crate::persistence::{Changes, EngineMeta, RestoredState};
 pub use crate::rejection::Rejection;
+pub use crate::stored::{Changes, EngineMeta, RestoredState};
 pub use crate::view::{
     BalanceMove, BlockedClient, ClientLockView, ConflictView, LoadReport, LockStatus, ModeratorLoad, ModeratorStatus,
     MonitorReport, ProfileLeaseView, QueuePlace, QueueStatus,
 };
+pub use crate::violation::Violation;
 
-use crate::conflicts::ConnectWin;
-use crate::index::{refile, CapacityKey, Deadline, Deadlines, FreeProfileKey, QueueKey, WaitingKey};
-use crate::keyed::KeyedMap;
+use crate::conflict::ConnectWin;
+use crate::index::{Deadline, Deadlines};
+use crate::indexes::Indexes;
+use crate::slab::Slab;
 use crate::tracked::Tracked;
 
 /// How many recent alerts the engine keeps for views (storage keeps all of them).
@@ -101,28 +113,19 @@ pub struct Engine {
     config: Config,
     now: Timestamp,
 
-    moderators: Tracked<KeyedMap<ModeratorId, Moderator>, ModeratorId>,
-    profiles: Tracked<KeyedMap<ProfileId, Profile>, ProfileId>,
-    clients: Tracked<FxHashMap<ClientId, Client>, ClientId>,
-    conversations: Tracked<FxHashMap<ConversationKey, Conversation>, ConversationKey>,
+    /// The entities, in dense slots with changed flags (`slab.rs`).
+    moderators: Slab<ModeratorId, Moderator>,
+    profiles: Slab<ProfileId, Profile>,
+    clients: Slab<ClientId, Client>,
+    conversations: Slab<ConversationKey, Conversation>,
     /// Every accepted inbound message id, for idempotent ingestion (invariant 8).
     messages: Tracked<FxHashMap<MessageId, ConversationKey>, MessageId>,
 
-    queue: BTreeSet<QueueKey>,
-    free_profiles: BTreeSet<FreeProfileKey>,
-    capacity: BTreeSet<CapacityKey>,
-    working_by_load: BTreeSet<(u32, ModeratorId)>,
-    /// Sum of the loads in `working_by_load`, kept as they change (for the mean).
-    working_load_total: u64,
-    idle: BTreeSet<(Timestamp, ModeratorId)>,
-    presence: BTreeSet<(Timestamp, ModeratorId)>,
+    /// Every ordered index over the records but the deadlines (`indexes.rs`).
+    indexes: Indexes,
+    /// Expiry instants of leases and client locks (`index.rs`).
     deadlines: Deadlines,
-    waiting_unalerted: BTreeSet<WaitingKey>,
-    orphans_unalerted: BTreeSet<(Timestamp, ProfileId)>,
 
-    /// Smallest queue key touched by the current command: positions from there on are
-    /// renumbered and announced when the command ends.
-    queue_touched_from: Option<QueueKey>,
     /// A moderator whose index keys are being changed many times in a row (conversations
     /// given to it one by one): `refile_moderator` leaves it alone until the caller refiles it
     /// once, at the end. Nothing reads the indexes meanwhile.
@@ -170,22 +173,13 @@ impl Engine {
         Engine {
             config,
             now: Timestamp(0),
-            moderators: Tracked::default(),
-            profiles: Tracked::default(),
-            clients: Tracked::default(),
-            conversations: Tracked::default(),
+            moderators: Slab::walked_in_id_order(),
+            profiles: Slab::walked_in_id_order(),
+            clients: Slab::unordered(),
+            conversations: Slab::unordered(),
             messages: Tracked::default(),
-            queue: BTreeSet::new(),
-            free_profiles: BTreeSet::new(),
-            capacity: BTreeSet::new(),
-            working_by_load: BTreeSet::new(),
-            working_load_total: 0,
-            idle: BTreeSet::new(),
-            presence: BTreeSet::new(),
+            indexes: Indexes::default(),
             deadlines: Deadlines::default(),
-            waiting_unalerted: BTreeSet::new(),
-            orphans_unalerted: BTreeSet::new(),
-            queue_touched_from: None,
             refile_held: None,
             spare_profile_ids: Vec::new(),
             spare_client_ids: Vec::new(),
@@ -265,7 +259,7 @@ impl Engine {
     }
 
     /// The true expiry of what a deadline stands for (renewals may have moved it later).
-    fn expiry_of(&self, deadline: Deadline) -> Option<Timestamp> {
+    pub(crate) fn expiry_of(&self, deadline: Deadline) -> Option<Timestamp> {
         match deadline {
             Deadline::ProfileLease(profile_id) => self.profiles.get(&profile_id)?.lease.as_ref()?.expires_at,
             Deadline::ClientLock(client_id, profile_id) => {
@@ -337,769 +331,65 @@ impl Engine {
     }
 
     pub fn queue_length(&self) -> u32 {
-        self.queue.len() as u32
+        self.indexes.queue.len() as u32
     }
 
     pub fn free_profile_count(&self) -> u32 {
-        self.free_profiles.len() as u32
+        self.indexes.free_profiles.len() as u32
     }
 
     /// Queued moderators, head first.
     pub fn queue_order(&self) -> impl Iterator<Item = ModeratorId> + '_ {
-        self.queue.iter().map(|key| key.moderator_id)
+        self.indexes.queue.iter().map(|key| key.moderator_id)
     }
 
     // ----- Primitives shared by the rules -----
 
-    fn next_token(&mut self) -> FencingToken {
+    pub(crate) fn next_token(&mut self) -> FencingToken {
         self.next_token += 1;
         FencingToken(self.next_token)
     }
 
     #[cfg(test)]
-    fn faulty(&self, fault: Fault) -> bool {
+    pub(crate) fn faulty(&self, fault: Fault) -> bool {
         self.fault == Some(fault)
     }
 
     #[cfg(not(test))]
     #[inline(always)]
-    fn faulty(&self, _fault: Fault) -> bool {
+    pub(crate) fn faulty(&self, _fault: Fault) -> bool {
         false
     }
 
-    fn emit(&mut self, event: Event) {
+    pub(crate) fn emit(&mut self, event: Event) {
         self.events.push(event);
     }
 
-    /// Files a moderator under the keys its current fields call for.
-    fn refile_moderator(&mut self, moderator_id: ModeratorId) {
+    /// Files a moderator under the keys its current fields call for (unless a rule holds it
+    /// back to file it once at the end, see `refile_held`).
+    pub(crate) fn refile_moderator(&mut self, moderator_id: ModeratorId) {
         if self.refile_held == Some(moderator_id) {
             return;
         }
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        let working = moderator.state == ModeratorState::Working;
-        let queue_key = match (&moderator.queue, moderator.state) {
-            (Some(entry), ModeratorState::Queued) => Some(QueueKey {
-                priority: std::cmp::Reverse(moderator.priority),
-                queued_at: entry.queued_at,
-                moderator_id,
-            }),
-            _ => None,
-        };
-        let capacity_key =
-            (working && moderator.profile_count() < self.config.max_profiles_per_moderator).then(|| CapacityKey {
-                load: moderator.load,
-                profiles: moderator.profile_count(),
-                last_assigned_at: moderator.last_assigned_at.unwrap_or_default(),
-                moderator_id,
-            });
-        let load_key = working.then_some((moderator.load, moderator_id));
-        let idle_key = if working { moderator.idle_since().map(|since| (since, moderator_id)) } else { None };
-        let presence_key = (moderator.state.is_connected() && !moderator.realtime_connected)
-            .then_some((moderator.last_seen_at, moderator_id));
-
-        let old_queue_key = moderator.keys.queue;
-        if refile(&mut self.queue, &mut moderator.keys.queue, queue_key) {
-            let touched = [old_queue_key, queue_key].into_iter().flatten().min();
-            self.queue_touched_from = self.queue_touched_from.into_iter().chain(touched).min();
-        }
-        refile(&mut self.capacity, &mut moderator.keys.capacity, capacity_key);
-        let old_load_key = moderator.keys.load;
-        if refile(&mut self.working_by_load, &mut moderator.keys.load, load_key) {
-            let old_load = old_load_key.map_or(0, |(load, _)| u64::from(load));
-            let new_load = load_key.map_or(0, |(load, _)| u64::from(load));
-            self.working_load_total = self.working_load_total - old_load + new_load;
-        }
-        refile(&mut self.idle, &mut moderator.keys.idle, idle_key);
-        refile(&mut self.presence, &mut moderator.keys.presence, presence_key);
+        let moderator = self.moderators.get_mut(&moderator_id).expect("refiling a known moderator");
+        self.indexes.file_moderator(moderator, self.config.max_profiles_per_moderator);
     }
 
-    /// Files a profile under the keys its current fields call for, and keeps its orphan clock.
-    fn refile_profile(&mut self, profile_id: ProfileId) {
-        let now = self.now;
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        let free_key = profile.is_free().then(|| FreeProfileKey {
-            waiting: std::cmp::Reverse(profile.waiting.len() as u32),
-            oldest_waiting: profile.oldest_waiting().unwrap_or(Timestamp::MAX),
-            profile_id,
-        });
-        let orphan = profile.is_free() && !profile.waiting.is_empty();
-        if orphan {
-            profile.orphan_since.get_or_insert(now);
-        } else {
-            profile.orphan_since = None;
-            profile.orphan_alerted = false;
-        }
-        let orphan_key = match profile.orphan_since {
-            Some(since) if !profile.orphan_alerted => Some((since, profile_id)),
-            _ => None,
-        };
-        refile(&mut self.free_profiles, &mut profile.keys.free, free_key);
-        refile(&mut self.orphans_unalerted, &mut profile.keys.orphan, orphan_key);
-    }
-
-    fn set_state(&mut self, moderator_id: ModeratorId, state: ModeratorState) {
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        let previous = moderator.state;
-        if previous == state {
-            return;
-        }
-        moderator.state = state;
-        if previous == ModeratorState::Queued {
-            moderator.queue = None;
-            let available_profiles = self.free_profile_count();
-            self.emit(Event::ModeratorQueuePositionChanged {
-                moderator_id,
-                position: None,
-                estimated_wait_seconds: None,
-                available_profiles,
-            });
-        }
-        self.emit(Event::ModeratorStateChanged { moderator_id, state });
-        self.refile_moderator(moderator_id);
-    }
-
-    /// Puts a moderator in the queue, in the place its priority and `queued_at` give it.
-    fn enqueue(&mut self, moderator_id: ModeratorId, queued_at: Timestamp) {
-        if self.queue.is_empty() {
-            self.queue_nonempty_since = Some(self.now);
-        }
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        moderator.queue = Some(QueueEntry { queued_at, position: 0, estimated_wait_seconds: 0, announced: None });
-        self.set_state(moderator_id, ModeratorState::Queued);
-    }
-
-    /// Activity (SPEC §7): typing, sending, initiating, extending, connecting. Renews the
-    /// holder's leases and restarts its inactivity clock.
-    fn record_activity(&mut self, moderator_id: ModeratorId, on_profile: Option<ProfileId>) {
-        let now = self.now;
-        let ttl = self.config.profile_lock_ttl;
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        moderator.last_activity_at = Some(now);
-        moderator.last_seen_at = now;
-        if let Some(assignment) = on_profile.and_then(|profile_id| moderator.assignments.get_mut(&profile_id)) {
-            assignment.last_activity_check = Some(now);
-        }
-        let mut held = std::mem::take(&mut self.spare_profile_ids);
-        held.extend(moderator.assignments.keys().copied());
-        for &profile_id in &held {
-            self.renew_lease(profile_id, now.plus(ttl));
-        }
-        held.clear();
-        self.spare_profile_ids = held;
-        self.refile_moderator(moderator_id);
-    }
-
-    /// Presence without activity: an API call or a heartbeat.
-    fn record_presence(&mut self, moderator_id: ModeratorId) {
-        let now = self.now;
-        if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-            moderator.last_seen_at = now;
-        }
-        self.refile_moderator(moderator_id);
-    }
-
-    /// Pushes a lease's expiry to at least `until` (pinned leases do not expire). Returns
-    /// whether the change was announced.
-    fn renew_lease(&mut self, profile_id: ProfileId, until: Timestamp) -> bool {
-        let Some(lease) = self.profiles.get_mut(&profile_id).and_then(|profile| profile.lease.as_mut()) else {
-            return false;
-        };
-        let Some(expires_at) = lease.expires_at else { return false };
-        if until <= expires_at {
-            return false;
-        }
-        lease.expires_at = Some(until);
-        self.deadlines.renewed(Deadline::ProfileLease(profile_id), until);
-        // Renewal by activity is announced when the expiry moves by a tenth of the lease's
-        // length, not on every keystroke: consoles show an expiry at most that early.
-        let step = crate::ids::millis(self.config.profile_lock_ttl / 10).max(1);
-        let announce = expires_at.0 / step != until.0 / step;
-        if announce {
-            self.announce_lease(profile_id);
-        }
-        announce
-    }
-
-    fn announce_lease(&mut self, profile_id: ProfileId) {
-        let now = self.now;
-        let Some(profile) = self.profiles.get(&profile_id) else { return };
-        let event = match &profile.lease {
-            Some(lease) => Event::ProfileLockStatusChanged {
-                profile_id,
-                locked: true,
-                lock_type: Some(lease.lock_type),
-                moderator_id: Some(lease.moderator_id),
-                duration_seconds: lease.expires_at.map(|at| at.since(now).as_secs()),
-                expires_at: lease.expires_at,
-            },
-            None => Event::ProfileLockStatusChanged {
-                profile_id,
-                locked: false,
-                lock_type: None,
-                moderator_id: None,
-                duration_seconds: None,
-                expires_at: None,
-            },
-        };
-        self.emit(event);
-    }
-
-    /// Gives a free profile to a moderator: lease, assignment, queue exit, then the profile's
-    /// waiting conversations (SPEC §4).
-    fn assign_profile(&mut self, profile_id: ProfileId, moderator_id: ModeratorId, reason: AssignReason) {
-        let now = self.now;
-        let token = self.next_token();
-        let lock_type = if reason == AssignReason::Pinned { LockType::Manual } else { LockType::Assignment };
-        let expires_at = (lock_type == LockType::Assignment).then(|| now.plus(self.config.profile_lock_ttl));
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        debug_assert!(profile.lease.is_none(), "assigning a held profile");
-        profile.lease = Some(ProfileLease { moderator_id, locked_at: now, expires_at, lock_type, token });
-        if let Some(at) = expires_at {
-            self.deadlines.file(Deadline::ProfileLease(profile_id), at);
-        }
-        self.refile_profile(profile_id);
-
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        moderator.assignments.insert(
-            profile_id,
-            Assignment {
-                assigned_at: now,
-                conversations: BTreeSet::new(),
-                locked_clients: BTreeSet::new(),
-                last_activity_check: None,
-            },
-        );
-        moderator.last_assigned_at = Some(now);
-        self.set_state(moderator_id, ModeratorState::Working);
-        self.refile_moderator(moderator_id);
-        self.note_assignment();
-
-        self.emit(Event::ProfileAssigned { moderator_id, profile_id, reason });
-        self.announce_lease(profile_id);
-        self.offer_waiting_conversations(profile_id);
-    }
-
-    fn note_assignment(&mut self) {
-        self.last_assignment_at = self.now;
-        self.queue_stall_alerted = false;
-        self.assignments_made += 1;
-    }
-
-    /// Tries to give each unassigned waiting conversation of a profile to its holder.
-    fn offer_waiting_conversations(&mut self, profile_id: ProfileId) {
-        let Some(profile) = self.profiles.get(&profile_id) else { return };
-        if profile.lease.is_none() {
-            return;
-        }
-        let holder = profile.holder();
-        let mut waiting = std::mem::take(&mut self.spare_client_ids);
-        waiting.extend(profile.waiting.iter().map(|&(_, client_id)| client_id));
-        // Each conversation given raises the holder's load: its index keys are settled once,
-        // after the last, rather than moved through every intermediate load.
-        let outer = std::mem::replace(&mut self.refile_held, holder);
-        for &client_id in &waiting {
-            let key = ConversationKey { client_id, profile_id };
-            if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
-                self.try_assign_conversation(key);
-            }
-        }
-        waiting.clear();
-        self.spare_client_ids = waiting;
-        self.refile_held = outer;
-        if let Some(holder) = holder {
-            self.refile_moderator(holder);
-        }
-    }
-
-    /// SPEC §4 `assignClientToModerator`: a waiting conversation goes to its profile's holder
-    /// unless another moderator holds the client; then it stays pending until that lock goes.
-    fn try_assign_conversation(&mut self, key: ConversationKey) -> bool {
-        let Some(holder) = self.profiles.get(&key.profile_id).and_then(Profile::holder) else { return false };
-        let Some(client) = self.clients.get(&key.client_id) else { return false };
-        if let Some(lock_set) = &client.lock {
-            if lock_set.moderator_id != holder {
-                if self.faulty(Fault::IgnoreClientLock) {
-                    // Steal the client without the lock: two moderators now handle it.
-                    self.attach_conversation(key, holder);
-                    return true;
-                }
-                let (locked_by, expires_at) = (lock_set.moderator_id, lock_set.latest_expiry());
-                self.emit(Event::ClientLockStatusChanged {
-                    recipient_id: holder,
-                    client_id: key.client_id,
-                    profile_id: key.profile_id,
-                    locked: true,
-                    moderator_id: Some(locked_by),
-                    expires_at: Some(expires_at),
-                });
-                return false;
-            }
-        }
-        self.lock_client(key, holder, LockReason::Conversation);
-        self.attach_conversation(key, holder);
-        true
-    }
-
-    fn attach_conversation(&mut self, key: ConversationKey, moderator_id: ModeratorId) {
-        let Some(conversation) = self.conversations.get_mut(&key) else { return };
-        conversation.assigned_to = Some(moderator_id);
-        let message = conversation.last_inbound.clone();
-        if let Some(assignment) =
-            self.moderators.get_mut(&moderator_id).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
-        {
-            assignment.conversations.insert(key.client_id);
-        }
-        self.change_load(moderator_id, 1);
-        self.emit(Event::ConversationAssigned {
-            moderator_id,
-            client_id: key.client_id,
-            profile_id: key.profile_id,
-            message,
-        });
-    }
-
-    /// Takes a conversation out of its moderator's assignment (its lock is the caller's business).
-    fn detach_conversation(&mut self, key: ConversationKey, reason: ReleaseReason) {
-        let Some(conversation) = self.conversations.get_mut(&key) else { return };
-        let Some(moderator_id) = conversation.assigned_to.take() else { return };
-        if let Some(assignment) =
-            self.moderators.get_mut(&moderator_id).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
-        {
-            assignment.conversations.remove(&key.client_id);
-        }
-        self.change_load(moderator_id, -1);
-        self.emit(Event::ConversationReleased {
-            moderator_id,
-            client_id: key.client_id,
-            profile_id: key.profile_id,
-            reason,
-        });
-    }
-
-    fn change_load(&mut self, moderator_id: ModeratorId, delta: i32) {
-        let now = self.now;
-        let Some(moderator) = self.moderators.get_mut(&moderator_id) else { return };
-        let before = moderator.load;
-        moderator.load = before.saturating_add_signed(delta);
-        match (before, moderator.load) {
-            (0, after) if after > 0 => moderator.loaded_since = Some(now),
-            (_, 0) => moderator.loaded_since = None,
-            _ => {}
-        }
-        self.refile_moderator(moderator_id);
-    }
-
-    /// Grants (or renews) `moderator_id`'s lock on a client for one of its conversations. The
-    /// caller has checked that no other moderator holds the client.
-    fn lock_client(&mut self, key: ConversationKey, moderator_id: ModeratorId, reason: LockReason) {
-        let now = self.now;
-        let until = now.plus(self.config.client_lock_ttl);
-        let token = self.next_token();
-        let Some(client) = self.clients.get_mut(&key.client_id) else { return };
-        let newly_locked = client.lock.is_none();
-        let lock_set = client.lock.get_or_insert_with(|| ClientLockSet { moderator_id, locks: BTreeMap::new() });
-        debug_assert_eq!(lock_set.moderator_id, moderator_id, "locking a client held by another moderator");
-        match lock_set.locks.get_mut(&key.profile_id) {
-            Some(lock) => {
-                if reason == LockReason::Conversation {
-                    lock.reason = LockReason::Conversation;
-                }
-                if until > lock.expires_at {
-                    lock.expires_at = until;
-                    self.deadlines.renewed(Deadline::ClientLock(key.client_id, key.profile_id), until);
-                }
-            }
-            None => {
-                lock_set.locks.insert(key.profile_id, ClientLock { locked_at: now, expires_at: until, reason, token });
-                self.deadlines.file(Deadline::ClientLock(key.client_id, key.profile_id), until);
-                if let Some(assignment) = self
-                    .moderators
-                    .get_mut(&moderator_id)
-                    .and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
-                {
-                    assignment.locked_clients.insert(key.client_id);
-                }
-            }
-        }
-        if newly_locked {
-            self.announce_client_lock(key.client_id);
-        }
-    }
-
-    /// Moderators whose waiting conversation with this client is pending behind another
-    /// moderator's lock, with the profile of that conversation.
-    fn blocked_on_client(&self, client_id: ClientId) -> impl Iterator<Item = (ModeratorId, ProfileId)> + '_ {
-        let client = self.clients.get(&client_id);
-        let lock_holder = client.and_then(Client::lock_holder);
-        client.into_iter().flat_map(|client| &client.waiting).filter_map(move |&(_, profile_id)| {
-            // The conversation first: most waiting conversations are assigned, and that
-            // lookup is the cheaper one.
-            let conversation = self.conversations.get(&ConversationKey { client_id, profile_id })?;
-            if conversation.assigned_to.is_some() {
-                return None;
-            }
-            let holder = self.profiles.get(&profile_id)?.holder()?;
-            (Some(holder) != lock_holder).then_some((holder, profile_id))
-        })
-    }
-
-    fn announce_client_lock(&mut self, client_id: ClientId) {
-        let Some(client) = self.clients.get(&client_id) else { return };
-        let (locked_by, expires_at) = match &client.lock {
-            Some(set) => (Some(set.moderator_id), Some(set.latest_expiry())),
-            None => (None, None),
-        };
-        // Collected (without allocating when nobody is blocked, the usual case) so that the
-        // events can be queued.
-        let blocked: Vec<(ModeratorId, ProfileId)> = self.blocked_on_client(client_id).collect();
-        for (recipient_id, profile_id) in blocked {
-            self.emit(Event::ClientLockStatusChanged {
-                recipient_id,
-                client_id,
-                profile_id,
-                locked: locked_by.is_some(),
-                moderator_id: locked_by,
-                expires_at,
-            });
-        }
-    }
-
-    /// Releases one client lock. A conversation held under it leaves the assignment (an
-    /// assigned conversation always has its holder's lock). When the client's last lock
-    /// goes, its other waiting conversations are processed at once (SPEC §3).
-    fn release_client_lock(&mut self, key: ConversationKey, reason: ReleaseReason) {
-        let Some(lock_set) = self.clients.get_mut(&key.client_id).and_then(|client| client.lock.as_mut()) else {
-            return;
-        };
-        let moderator_id = lock_set.moderator_id;
-        if lock_set.locks.remove(&key.profile_id).is_none() {
-            return;
-        }
-        let now_unlocked = lock_set.locks.is_empty();
-        self.deadlines.unfile(Deadline::ClientLock(key.client_id, key.profile_id));
-        if let Some(assignment) =
-            self.moderators.get_mut(&moderator_id).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
-        {
-            assignment.locked_clients.remove(&key.client_id);
-        }
-        if self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(moderator_id) {
-            self.detach_conversation(key, reason);
-        }
-        if now_unlocked {
-            if let Some(client) = self.clients.get_mut(&key.client_id) {
-                client.lock = None;
-            }
-            self.client_unlocked(key.client_id);
-        }
-    }
-
-    fn client_unlocked(&mut self, client_id: ClientId) {
-        self.announce_client_lock(client_id);
-        let Some(client) = self.clients.get(&client_id) else { return };
-        let mut waiting = std::mem::take(&mut self.spare_profile_ids);
-        waiting.extend(client.waiting.iter().map(|&(_, profile_id)| profile_id));
-        for &profile_id in &waiting {
-            let key = ConversationKey { client_id, profile_id };
-            if self.conversations.get(&key).is_some_and(|conversation| conversation.assigned_to.is_none()) {
-                self.try_assign_conversation(key);
-            }
-        }
-        waiting.clear();
-        self.spare_profile_ids = waiting;
-    }
-
-    /// A client lock reached its expiry. A conversation lock that nobody else is waiting for
-    /// is renewed in place (releasing and re-granting it to the same holder would only churn
-    /// events); otherwise the lock goes and the client's waiting conversations are retried.
-    ///
-    /// Its deadline is the first filed: it is either postponed in place or taken out here.
-    fn expire_client_lock(&mut self, client_id: ClientId, profile_id: ProfileId) {
-        let key = ConversationKey { client_id, profile_id };
-        let Some(client) = self.clients.get(&client_id) else {
-            self.deadlines.pop_first();
-            return;
-        };
-        let Some((holder, lock)) =
-            client.lock.as_ref().and_then(|set| Some((set.moderator_id, set.locks.get(&profile_id)?)))
-        else {
-            self.deadlines.pop_first();
-            return;
-        };
-        let still_serving = lock.reason == LockReason::Conversation
-            && self.conversations.get(&key).and_then(|conversation| conversation.assigned_to) == Some(holder);
-        // Nobody can be blocked when the conversation served is the client's only waiting
-        // one (the usual case): that is known without looking any conversation up.
-        let nobody_blocked = || {
-            client.waiting.iter().all(|&(_, waiting_on)| waiting_on == profile_id)
-                || self.blocked_on_client(client_id).next().is_none()
-        };
-        if still_serving && nobody_blocked() {
-            let until = self.now.plus(self.config.client_lock_ttl);
-            if let Some(lock) = self
-                .clients
-                .get_mut(&client_id)
-                .and_then(|client| client.lock.as_mut())
-                .and_then(|set| set.locks.get_mut(&profile_id))
-            {
-                lock.expires_at = until;
-            }
-            self.deadlines.postpone_first(until);
-            return;
-        }
-        self.deadlines.pop_first();
-        self.release_client_lock(key, ReleaseReason::LockExpired);
-    }
-
-    /// Frees a profile: its conversations and client locks go, the lease goes, the profile
-    /// returns to the free pool. The moderator, if still working with no profile left, joins
-    /// the queue. Giving the profile out again is `settle`'s job at the end of the command.
-    fn release_profile(&mut self, profile_id: ProfileId, reason: ReleaseReason) {
-        let now = self.now;
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        let Some(lease) = profile.lease.take() else { return };
-        self.deadlines.unfile(Deadline::ProfileLease(profile_id));
-        let moderator_id = lease.moderator_id;
-        let (locked_clients, conversations) =
-            match self.moderators.get(&moderator_id).and_then(|moderator| moderator.assignments.get(&profile_id)) {
-                Some(assignment) => (
-                    assignment.locked_clients.iter().copied().collect::<Vec<_>>(),
-                    assignment.conversations.iter().copied().collect::<Vec<_>>(),
-                ),
-                None => (Vec::new(), Vec::new()),
-            };
-        // Each conversation detached lowers the holder's load: its index keys are settled once,
-        // below, rather than moved through every intermediate load.
-        let outer = self.refile_held.replace(moderator_id);
-        for client_id in conversations {
-            let key = ConversationKey { client_id, profile_id };
-            if self.faulty(Fault::ForgetWaitingOnRelease) {
-                self.stop_waiting(key);
-            }
-            self.detach_conversation(key, reason);
-        }
-        for client_id in locked_clients {
-            self.release_client_lock(ConversationKey { client_id, profile_id }, reason);
-        }
-        self.refile_held = outer;
-        if let Some(moderator) = self.moderators.get_mut(&moderator_id) {
-            moderator.assignments.remove(&profile_id);
-            if matches!(reason, ReleaseReason::Released | ReleaseReason::Inactivity) {
-                let until = now.plus(self.config.anti_ping_pong);
-                moderator.given_back.retain(|&(given, until)| given != profile_id && until > now);
-                moderator.given_back.push((profile_id, until));
-            }
-            let lost_last = moderator.state == ModeratorState::Working && moderator.assignments.is_empty();
-            if lost_last {
-                self.enqueue(moderator_id, now);
-            }
-        }
-        self.refile_moderator(moderator_id);
-        self.refile_profile(profile_id);
-        self.record_release();
-        self.emit(Event::ProfileUnassigned { moderator_id, profile_id, reason });
-        self.announce_lease(profile_id);
-        if reason.is_forced() {
-            self.forced_releases.push((moderator_id, profile_id, reason));
-        }
-    }
-
-    /// Moves a held profile straight to another moderator (balancing, conflicts, pinning),
-    /// with its conversations and the client locks held under it (SPEC §6, §7).
-    fn hand_over_profile(
-        &mut self,
-        profile_id: ProfileId,
-        to: ModeratorId,
-        release_reason: ReleaseReason,
-        assign_reason: AssignReason,
-        displaced_queued_at: Timestamp,
-    ) {
-        let now = self.now;
-        let token = self.next_token();
-        let Some(profile) = self.profiles.get_mut(&profile_id) else { return };
-        let Some(lease) = profile.lease.as_mut() else { return };
-        let from = lease.moderator_id;
-        if from == to {
-            return;
-        }
-        let lock_type = if assign_reason == AssignReason::Pinned { LockType::Manual } else { LockType::Assignment };
-        let expires_at = (lock_type == LockType::Assignment).then(|| now.plus(self.config.profile_lock_ttl));
-        *lease = ProfileLease { moderator_id: to, locked_at: now, expires_at, lock_type, token };
-        match expires_at {
-            Some(at) => self.deadlines.file(Deadline::ProfileLease(profile_id), at),
-            None => self.deadlines.unfile(Deadline::ProfileLease(profile_id)),
-        }
-
-        let old_assignment =
-            self.moderators.get_mut(&from).and_then(|moderator| moderator.assignments.remove(&profile_id));
-        if let Some(moderator) = self.moderators.get_mut(&to) {
-            moderator.assignments.insert(
-                profile_id,
-                Assignment {
-                    assigned_at: now,
-                    conversations: BTreeSet::new(),
-                    locked_clients: BTreeSet::new(),
-                    last_activity_check: None,
-                },
-            );
-            moderator.last_assigned_at = Some(now);
-        }
-        self.set_state(to, ModeratorState::Working);
-        self.note_assignment();
-
-        if let Some(old_assignment) = old_assignment {
-            let moved_load = old_assignment.conversations.len() as i32;
-            if self.faulty(Fault::LeaveConversationsOnHandover) {
-                // The conversations still name the old holder, whose assignment is gone.
-            } else {
-                self.change_load(from, -moved_load);
-                for client_id in &old_assignment.conversations {
-                    if let Some(conversation) =
-                        self.conversations.get_mut(&ConversationKey { client_id: *client_id, profile_id })
-                    {
-                        conversation.assigned_to = None;
-                    }
-                    self.emit(Event::ConversationReleased {
-                        moderator_id: from,
-                        client_id: *client_id,
-                        profile_id,
-                        reason: release_reason,
-                    });
-                }
-                for client_id in old_assignment.locked_clients {
-                    self.pass_client_lock(ConversationKey { client_id, profile_id }, from, to);
-                }
-            }
-        }
-        if self.moderators.get(&from).is_some_and(|m| m.state == ModeratorState::Working && m.assignments.is_empty()) {
-            self.enqueue(from, displaced_queued_at);
-        }
-        self.refile_moderator(from);
-        self.refile_moderator(to);
-        self.emit(Event::ProfileUnassigned { moderator_id: from, profile_id, reason: release_reason });
-        self.emit(Event::ForcedReassignment {
-            moderator_id: from,
-            profile_id,
-            reason: release_reason,
-            new_moderator_id: Some(to),
-        });
-        self.emit(Event::ProfileAssigned { moderator_id: to, profile_id, reason: assign_reason });
-        self.announce_lease(profile_id);
-        self.offer_waiting_conversations(profile_id);
-    }
-
-    /// A lock held by `from` under a profile that now belongs to `to`. It passes to `to` when
-    /// it is `from`'s only lock on the client; otherwise `from` still handles the client under
-    /// another profile, so this lock is dropped and the conversation waits for the client.
-    fn pass_client_lock(&mut self, key: ConversationKey, from: ModeratorId, to: ModeratorId) {
-        let token = self.next_token();
-        let Some(lock_set) = self.clients.get_mut(&key.client_id).and_then(|client| client.lock.as_mut()) else {
-            return;
-        };
-        if lock_set.moderator_id != from || !lock_set.locks.contains_key(&key.profile_id) {
-            return;
-        }
-        if lock_set.locks.len() == 1 {
-            lock_set.moderator_id = to;
-            if let Some(lock) = lock_set.locks.get_mut(&key.profile_id) {
-                lock.token = token;
-                lock.locked_at = self.now;
-            }
-            if let Some(assignment) =
-                self.moderators.get_mut(&to).and_then(|moderator| moderator.assignments.get_mut(&key.profile_id))
-            {
-                assignment.locked_clients.insert(key.client_id);
-            }
-            self.announce_client_lock(key.client_id);
-        } else {
-            let lock = lock_set.locks.remove(&key.profile_id);
-            if lock.is_some() {
-                self.deadlines.unfile(Deadline::ClientLock(key.client_id, key.profile_id));
-            }
-        }
-    }
-
-    /// The conversation is no longer waiting: out of every waiting index.
-    fn stop_waiting(&mut self, key: ConversationKey) -> Option<Timestamp> {
-        let conversation = self.conversations.get_mut(&key)?;
-        let since = conversation.waiting_since.take()?;
-        conversation.last_inbound = None;
-        conversation.wait_alerted = false;
-        self.waiting_unalerted.remove(&(since, key));
-        if let Some(profile) = self.profiles.get_mut(&key.profile_id) {
-            profile.waiting.remove(&(since, key.client_id));
-        }
-        if let Some(client) = self.clients.get_mut(&key.client_id) {
-            client.waiting.remove(&(since, key.profile_id));
-        }
-        self.refile_profile(key.profile_id);
-        Some(since)
-    }
-
-    /// SPEC §4 `processQueue` and rule 2, applied until nothing more can be given out: free
-    /// profiles to the queue, then orphan profiles to working moderators with room. Each
-    /// round assigns one profile, so this ends.
-    fn settle(&mut self) {
-        loop {
-            if !self.queue.is_empty() && !self.free_profiles.is_empty() && !self.faulty(Fault::SkipQueueProcessing) {
-                let (profile_id, moderator_id) = self.choose_queue_assignment();
-                self.assign_profile(profile_id, moderator_id, AssignReason::Queue);
-                continue;
-            }
-            let orphan = self.free_profiles.first().filter(|key| key.waiting.0 > 0).map(|key| key.profile_id);
-            if let (Some(profile_id), false) = (orphan, self.capacity.is_empty()) {
-                let moderator_id = self.choose_least_busy(profile_id);
-                self.assign_profile(profile_id, moderator_id, AssignReason::LeastBusy);
-                continue;
-            }
-            break;
-        }
-    }
-
-    /// The queue head gets the best free profile it has not recently given back; if it gave
-    /// back every free one, the best free profile goes to the first queued moderator who did
-    /// not, or to the head when nobody else can take it (anti-ping-pong, SPEC §4).
-    fn choose_queue_assignment(&self) -> (ProfileId, ModeratorId) {
-        let now = self.now;
-        let head = self.queue.first().map(|key| key.moderator_id).expect("queue is not empty");
-        let best = self.free_profiles.first().map(|key| key.profile_id).expect("a profile is free");
-        let Some(head_moderator) = self.moderators.get(&head) else { return (best, head) };
-        if head_moderator.given_back.is_empty() {
-            return (best, head);
-        }
-        if let Some(key) = self.free_profiles.iter().find(|key| !head_moderator.refuses(key.profile_id, now)) {
-            return (key.profile_id, head);
-        }
-        let taker = self
-            .queue
-            .iter()
-            .map(|key| key.moderator_id)
-            .find(|id| self.moderators.get(id).is_some_and(|moderator| !moderator.refuses(best, now)))
-            .unwrap_or(head);
-        (best, taker)
-    }
-
-    /// SPEC §4 rule 2: the least busy working moderator with room, skipping those who gave
-    /// this profile back recently unless nobody else has room.
-    fn choose_least_busy(&self, profile_id: ProfileId) -> ModeratorId {
-        let now = self.now;
-        let first = self.capacity.first().map(|key| key.moderator_id).expect("a moderator has room");
-        self.capacity
-            .iter()
-            .map(|key| key.moderator_id)
-            .find(|id| self.moderators.get(id).is_some_and(|moderator| !moderator.refuses(profile_id, now)))
-            .unwrap_or(first)
+    /// Files a profile under the keys its current fields call for.
+    pub(crate) fn refile_profile(&mut self, profile_id: ProfileId) {
+        let profile = self.profiles.get_mut(&profile_id).expect("refiling a known profile");
+        self.indexes.file_profile(profile, self.now);
     }
 
     /// End of a command: announce forced reassignments with their new holders, renumber the
     /// queue and announce changed positions.
-    fn finish_command(&mut self) {
+    pub(crate) fn finish_command(&mut self) {
         for (moderator_id, profile_id, reason) in std::mem::take(&mut self.forced_releases) {
             let new_moderator_id = self.profiles.get(&profile_id).and_then(Profile::holder);
             self.emit(Event::ForcedReassignment { moderator_id, profile_id, reason, new_moderator_id });
         }
         self.renumber_queue();
-        if self.queue.is_empty() {
+        if self.indexes.queue.is_empty() {
             self.queue_nonempty_since = None;
         }
     }

@@ -6,8 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::event::MessageSummary;
-use crate::ids::{ClientId, FencingToken, ModeratorId, ProfileId, Timestamp};
+use std::sync::Arc;
+
+use crate::ids::{ClientId, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp};
 use crate::index::{ModeratorKeys, ProfileKeys};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -300,4 +301,13 @@ pub struct Conversation {
     pub last_reply_at: Option<Timestamp>,
     /// A `client_waiting_too_long` alert was raised for the current wait.
     pub wait_alerted: bool,
+}
+
+/// The inbound message a conversation is waiting on, carried by `ConversationAssigned`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub message_id: MessageId,
+    pub body: Arc<str>,
+    pub sent_at: Timestamp,
+    pub received_at: Timestamp,
 }

@@ -23,7 +23,7 @@ impl Engine {
             ..MonitorReport::default()
         };
 
-        while let Some(&(last_seen, moderator_id)) = self.presence.first() {
+        while let Some(&(last_seen, moderator_id)) = self.indexes.presence.first() {
             if !last_seen.is_older_than(self.config.presence_timeout, now) {
                 break;
             }
@@ -31,19 +31,20 @@ impl Engine {
             report.disconnected.push(moderator_id);
         }
 
-        while let Some(&(idle_since, moderator_id)) = self.idle.first() {
+        while let Some(&(idle_since, moderator_id)) = self.indexes.idle.first() {
             if !idle_since.is_older_than(self.config.inactivity_threshold, now) {
                 break;
             }
             self.set_away(moderator_id);
             report.set_away.push(moderator_id);
-            if self.idle.first() == Some(&(idle_since, moderator_id)) {
+            if self.indexes.idle.first() == Some(&(idle_since, moderator_id)) {
                 // Only a deliberately broken engine leaves it filed; do not spin on it.
                 break;
             }
         }
 
         report.orphan_profiles = self
+            .indexes
             .free_profiles
             .iter()
             .take_while(|key| key.waiting.0 > 0)
@@ -83,11 +84,11 @@ impl Engine {
         let first_alert = self.next_alert_id;
         let mut overloaded: Vec<ModeratorId> = Vec::new();
 
-        while let Some(&(since, key)) = self.waiting_unalerted.first() {
+        while let Some(&(since, key)) = self.indexes.waiting_unalerted.first() {
             if !since.is_older_than(self.config.response_alert, now) {
                 break;
             }
-            self.waiting_unalerted.pop_first();
+            self.indexes.waiting_unalerted.pop_first();
             let conversation = self.conversation_mut(key);
             conversation.wait_alerted = true;
             let moderator_id = conversation.assigned_to;
@@ -103,14 +104,13 @@ impl Engine {
             );
         }
 
-        while let Some(&(since, profile_id)) = self.orphans_unalerted.first() {
+        while let Some(&(since, profile_id)) = self.indexes.orphans_unalerted.first() {
             if !since.is_older_than(self.config.orphan_alert_after, now) {
                 break;
             }
             let waiting_conversations = self.profiles.get(&profile_id).map_or(0, |p| p.waiting.len() as u32);
-            if let Some(profile) = self.profiles.get_mut(&profile_id) {
-                profile.orphan_alerted = true;
-            }
+            let profile = self.profiles.get_mut(&profile_id).expect("a known profile");
+            profile.orphan_alerted = true;
             self.refile_profile(profile_id);
             self.raise_alert(
                 AlertKind::OrphanProfile,
@@ -152,11 +152,11 @@ impl Engine {
 
     /// Mean load of working moderators, in thousandths.
     pub(crate) fn mean_working_load_milli(&self) -> u64 {
-        let working = self.working_by_load.len() as u64;
+        let working = self.indexes.working_by_load().len() as u64;
         if working == 0 {
             return 0;
         }
-        self.working_load_total * 1000 / working
+        self.indexes.working_load_total() * 1000 / working
     }
 
     /// SPEC §7 `identifyOverloadedModerators` by load: above the working mean by at least
@@ -164,7 +164,8 @@ impl Engine {
     fn overloaded_by_load(&self) -> Vec<ModeratorId> {
         let mean_milli = self.mean_working_load_milli();
         let bar_milli = mean_milli + u64::from(self.config.imbalance_threshold) * 1000;
-        self.working_by_load
+        self.indexes
+            .working_by_load()
             .iter()
             .rev()
             .take_while(|&&(load, _)| u64::from(load) * 1000 >= bar_milli && load > 0)

@@ -5,65 +5,11 @@
 //! Only records are stored; everything derived (indexes, waiting sets, loads, deadlines,
 //! queue positions) is recomputed on restore, so a stored copy can never disagree with them.
 
-use crate::conflicts::Conflict;
-use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
+use crate::ids::{ConversationKey, ModeratorId, ProfileId, Timestamp};
 use crate::index::Deadline;
-use crate::model::{Client, Conversation, Moderator, Profile};
+use crate::model::{Client, Conversation};
+use crate::stored::{Changes, EngineMeta, RestoredState};
 use crate::{Config, Engine, RELEASE_INTERVAL_WINDOW};
-
-/// The entities changed since the last `take_changes`, by id, sorted and without repeats.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// The moderator's row, its assignments and its queue entry.
-    pub moderators: Vec<ModeratorId>,
-    /// The profile's row and its lease.
-    pub profiles: Vec<ProfileId>,
-    /// The client's row and its locks.
-    pub clients: Vec<ClientId>,
-    pub conversations: Vec<ConversationKey>,
-    pub conflicts: Vec<ConflictId>,
-    /// Inbound messages accepted since the last call.
-    pub messages: Vec<(MessageId, ConversationKey)>,
-    pub meta_changed: bool,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.moderators.is_empty()
-            && self.profiles.is_empty()
-            && self.clients.is_empty()
-            && self.conversations.is_empty()
-            && self.conflicts.is_empty()
-            && self.messages.is_empty()
-            && !self.meta_changed
-    }
-}
-
-/// The engine's own counters, stored so that ids and fencing tokens keep growing across
-/// restarts, and the recent release instants behind the queue's wait estimate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EngineMeta {
-    pub next_token: u64,
-    pub next_conflict_id: u64,
-    pub next_alert_id: u64,
-    pub releases: Vec<Timestamp>,
-}
-
-/// Stored records to rebuild an engine from. Derived fields in them are ignored and
-/// recomputed: `Moderator::load`, `Assignment::conversations` (from each conversation's
-/// `assigned_to`), `Profile::waiting`, `Client::waiting`, queue positions and estimates.
-/// `Assignment::locked_clients` is kept as stored: the integrity check compares it with the
-/// locks, as the seed's column is meant to be checked.
-#[derive(Clone, Debug, Default)]
-pub struct RestoredState {
-    pub moderators: Vec<Moderator>,
-    pub profiles: Vec<Profile>,
-    pub clients: Vec<Client>,
-    pub conversations: Vec<(ConversationKey, Conversation)>,
-    pub messages: Vec<(MessageId, ConversationKey)>,
-    pub conflicts: Vec<Conflict>,
-    pub meta: EngineMeta,
-}
 
 impl Engine {
     /// The entities changed since the last call. The writer persists the current state of
@@ -78,15 +24,15 @@ impl Engine {
         let meta = self.meta();
         let meta_changed = meta != self.stored_meta;
         self.stored_meta = meta;
-        let mut moderators = self.moderators.take_written();
+        let mut moderators = self.moderators.take_changed();
         if self.faulty(crate::Fault::DropModeratorChanges) {
             moderators.clear();
         }
         Changes {
             moderators,
-            profiles: self.profiles.take_written(),
-            clients: self.clients.take_written(),
-            conversations: self.conversations.take_written(),
+            profiles: self.profiles.take_changed(),
+            clients: self.clients.take_changed(),
+            conversations: self.conversations.take_changed(),
             conflicts: self.conflicts.take_written(),
             messages,
             meta_changed,
@@ -154,7 +100,7 @@ impl Engine {
             }
             if let Some(since) = conversation.waiting_since {
                 if !conversation.wait_alerted {
-                    engine.waiting_unalerted.insert((since, key));
+                    engine.indexes.waiting_unalerted.insert((since, key));
                 }
                 if let Some(profile) = engine.profiles.get_mut(&key.profile_id) {
                     profile.waiting.insert((since, key.client_id));
@@ -209,7 +155,7 @@ impl Engine {
         for profile_id in profile_ids {
             engine.refile_profile(profile_id);
         }
-        if !engine.queue.is_empty() {
+        if !engine.indexes.queue.is_empty() {
             engine.queue_nonempty_since = Some(now);
         }
         engine.estimates_stale = true;

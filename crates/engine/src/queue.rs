@@ -6,10 +6,21 @@
 
 use crate::ids::{ModeratorId, Timestamp};
 use crate::index::QueueKey;
+use crate::model::{ModeratorState, QueueEntry};
 use crate::view::QueueStatus;
 use crate::{Engine, Event, Fault, RELEASE_INTERVAL_WINDOW};
 
 impl Engine {
+    /// Puts a moderator in the queue, in the place its priority and `queued_at` give it.
+    pub(crate) fn enqueue(&mut self, moderator_id: ModeratorId, queued_at: Timestamp) {
+        let moderator = self.moderators.get_mut(&moderator_id).expect("queueing a known moderator");
+        if self.indexes.queue.is_empty() {
+            self.queue_nonempty_since = Some(self.now);
+        }
+        moderator.queue = Some(QueueEntry { queued_at, position: 0, estimated_wait_seconds: 0, announced: None });
+        self.set_state(moderator_id, ModeratorState::Queued);
+    }
+
     /// A profile was freed: its instant feeds the release-interval estimate.
     pub(crate) fn record_release(&mut self) {
         let before = self.release_interval_millis();
@@ -41,17 +52,15 @@ impl Engine {
     /// when estimates went stale) and announces each moderator whose position or estimate
     /// changed. Work is proportional to the moderators announced.
     pub(crate) fn renumber_queue(&mut self) {
-        let start = if std::mem::take(&mut self.estimates_stale) {
-            self.queue.first().copied()
-        } else {
-            self.queue_touched_from.take()
-        };
-        self.queue_touched_from = None;
+        let touched_from = self.indexes.take_queue_touched_from();
+        let start =
+            if std::mem::take(&mut self.estimates_stale) { self.indexes.queue.first().copied() } else { touched_from };
         let Some(start) = start else { return };
         if self.faulty(Fault::SkipQueueRenumbering) {
             return;
         }
         let mut position = self
+            .indexes
             .queue
             .range(..start)
             .next_back()
@@ -59,13 +68,12 @@ impl Engine {
             .and_then(|moderator| moderator.queue.as_ref())
             .map_or(0, |entry| entry.position);
         let available_profiles = self.free_profile_count();
-        let touched: Vec<QueueKey> = self.queue.range(start..).copied().collect();
+        let touched: Vec<QueueKey> = self.indexes.queue.range(start..).copied().collect();
         for key in touched {
             position += 1;
             let estimate = self.estimated_wait_seconds(position);
-            let Some(entry) = self.moderators.get_mut(&key.moderator_id).and_then(|m| m.queue.as_mut()) else {
-                continue;
-            };
+            let moderator = self.moderators.get_mut(&key.moderator_id).expect("a queued moderator exists");
+            let entry = moderator.queue.as_mut().expect("a queued moderator has its entry");
             entry.position = position;
             entry.estimated_wait_seconds = estimate;
             if entry.announced != Some((position, estimate)) {

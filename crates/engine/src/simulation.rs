@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::{Command, PriorityActor};
-use crate::conflicts::Conflict;
+use crate::conflict::Conflict;
 use crate::event::{Event, ReleaseReason};
 use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
-use crate::invariants::Violation;
 use crate::model::{Client, Conversation, Moderator, ModeratorState, Profile};
-use crate::persistence::{EngineMeta, RestoredState};
 use crate::rng::SeededRng;
+use crate::stored::{EngineMeta, RestoredState};
+use crate::violation::Violation;
 use crate::{Config, ConflictStrategy, Engine};
 
 /// The size of the simulated world and how thoroughly each step is checked.

@@ -1,18 +1,18 @@
 //! Maps that remember which keys were written, so that the writer can persist exactly the
-//! entities a batch changed (`Engine::take_changes`).
+//! records a batch changed (`Engine::take_changes`): the message ids and the conflicts,
+//! which are written once or rarely. The entities, written on every command, are in
+//! `slab.rs`, whose changed flags need no sorting.
 //!
 //! Reading goes through `Deref` to the inner map; the only ways to write are the methods
 //! below, and each records its key. No rule can change an entity without it being noted:
 //! completeness is structural, not a discipline. A key written but then found absent (a
 //! `get_mut` on a missing key) is harmless: the writer finds nothing to store.
 
-use std::collections::{hash_map, BTreeMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::ops::Deref;
 
 use rustc_hash::FxHashMap;
-
-use crate::keyed::KeyedMap;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Tracked<M, K> {
@@ -74,28 +74,6 @@ impl<K: Ord + Copy, V> Tracked<BTreeMap<K, V>, K> {
 }
 
 impl<K: Ord + Hash + Copy, V> Tracked<FxHashMap<K, V>, K> {
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.note(*key);
-        self.map.get_mut(key)
-    }
-
-    pub fn entry(&mut self, key: K) -> hash_map::Entry<'_, K, V> {
-        self.note(key);
-        self.map.entry(key)
-    }
-
-    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note(key);
-        self.map.insert(key, value)
-    }
-}
-
-impl<K: Ord + Hash + Copy, V> Tracked<KeyedMap<K, V>, K> {
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.note(*key);
-        self.map.get_mut(key)
-    }
-
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.note(key);
         self.map.insert(key, value)

@@ -109,14 +109,14 @@ impl Engine {
                 p95_response_seconds: seconds(m.response_times.percentile_millis(95)),
             })
             .collect();
-        let working = self.working_by_load.len() as u32;
+        let working = self.indexes.working_by_load().len() as u32;
         LoadReport {
-            total_load: self.working_load_total,
+            total_load: self.indexes.working_load_total(),
             working,
             queued: self.queue_length(),
             mean_load: self.mean_working_load_milli() as f64 / 1000.0,
             free_profiles: self.free_profile_count(),
-            orphan_profiles: self.free_profiles.iter().take_while(|key| key.waiting.0 > 0).count() as u32,
+            orphan_profiles: self.indexes.free_profiles.iter().take_while(|key| key.waiting.0 > 0).count() as u32,
             waiting_conversations: self.profiles.values().map(|p| p.waiting.len() as u64).sum(),
             moderators,
         }

@@ -18,6 +18,64 @@ const CHUNK: u64 = 1_000;
 const MONITOR_INTERVAL_MICROS: u64 = 15_000_000;
 /// How often one moderator acts, on average.
 const MODERATOR_PACE_MICROS: u64 = 2_000_000;
+/// The warm-up compares the world's shape window by window, each this much simulated time.
+const WARM_UP_WINDOW_MICROS: u64 = 60_000_000;
+/// The warm-up lasts at least this long in simulated time: past every clock of the rules
+/// that shape the state (client locks 30 s, inactivity and presence 60 s, anti-ping-pong
+/// 5 min), so that what they do once the world has run for a while is in the measurement.
+const WARM_UP_MIN_MICROS: u64 = 360_000_000;
+/// ... and at most this long, if the shape never settles.
+const WARM_UP_MAX_MICROS: u64 = 7_200_000_000;
+/// The backlog has settled when it moved by at most this much (in thousandths) across the
+/// last three windows.
+const BACKLOG_TOLERANCE_MILLI: u64 = 10;
+
+/// The figures that say what state the world is in; a steady state keeps them still.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub working: u64,
+    pub queued: u64,
+    pub free_profiles: u64,
+    /// Conversations awaiting a reply, assigned or not.
+    pub waiting: u64,
+    /// Conversations awaiting a reply in working moderators' assignments.
+    pub load: u64,
+    pub locked_clients: u64,
+}
+
+impl Shape {
+    /// The backlog is the one figure that accumulates: every other is bounded by the number
+    /// of moderators and moves around its level from window to window (at 100 moderators,
+    /// by a few moderators and a few hundred conversations of load). The mix has more
+    /// profiles than moderators can hold (10 per moderator, at most 3 held), so the backlog
+    /// grows until clients reach the mix's cap of two unanswered conversations; that level,
+    /// held, is this world's steady state.
+    fn backlog_like(&self, other: &Shape) -> bool {
+        self.waiting.abs_diff(other.waiting) <= self.waiting.max(other.waiting) * BACKLOG_TOLERANCE_MILLI / 1000
+    }
+}
+
+/// What a warm-up did: commands run, simulated time, and the shapes of its last two windows.
+#[derive(Clone, Debug)]
+pub struct WarmUp {
+    pub commands: u64,
+    pub simulated_seconds: u64,
+    pub steady: bool,
+    pub before_last: Shape,
+    pub last: Shape,
+}
+
+impl std::fmt::Display for WarmUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let steady = if self.steady { "steady" } else { "NOT steady" };
+        write!(
+            f,
+            "warm-up: {} commands, {} simulated s, {steady}; last two windows:",
+            self.commands, self.simulated_seconds
+        )?;
+        write!(f, "\n  {:?}\n  {:?}", self.before_last, self.last)
+    }
+}
 
 pub struct Workload {
     pub engine: Engine,
@@ -206,6 +264,54 @@ impl Workload {
                 Command::ReleaseProfile { moderator_id, profile_id }
             }
             _ => Command::LeaveQueue { moderator_id: self.any_moderator() },
+        }
+    }
+
+    pub fn shape(&self) -> Shape {
+        let report = self.engine.load_report();
+        Shape {
+            working: u64::from(report.working),
+            queued: u64::from(report.queued),
+            free_profiles: u64::from(report.free_profiles),
+            waiting: report.waiting_conversations,
+            load: report.total_load,
+            locked_clients: self.engine.clients().filter(|client| client.lock.is_some()).count() as u64,
+        }
+    }
+
+    /// Runs the workload until it reaches a steady state: past `WARM_UP_MIN_MICROS` of
+    /// simulated time, and until three consecutive windows of `WARM_UP_WINDOW_MICROS` end
+    /// with the same backlog (see `Shape::backlog_like`). Simulated time, not a number of commands, is what matters: at
+    /// 100,000 moderators 200,000 commands are 4 simulated seconds, before any lock or
+    /// inactivity clock has run once.
+    pub fn warm_up(&mut self) -> WarmUp {
+        let started_micros = self.now_micros;
+        let started_commands = self.commands;
+        let commands_per_window = (WARM_UP_WINDOW_MICROS / self.micros_per_command).max(1);
+        // The last three windows' backlogs: alike in pairs, and the first like the last, so
+        // that a slow drift (each window a little above the one before) is not taken for a rest.
+        let mut shapes = vec![self.shape()];
+        loop {
+            self.run(commands_per_window);
+            shapes.push(self.shape());
+            if shapes.len() > 3 {
+                shapes.remove(0);
+            }
+            let elapsed = self.now_micros - started_micros;
+            let steady = elapsed >= WARM_UP_MIN_MICROS
+                && shapes.len() == 3
+                && shapes[0].backlog_like(&shapes[1])
+                && shapes[1].backlog_like(&shapes[2])
+                && shapes[0].backlog_like(&shapes[2]);
+            if steady || elapsed >= WARM_UP_MAX_MICROS {
+                return WarmUp {
+                    commands: self.commands - started_commands,
+                    simulated_seconds: elapsed / 1_000_000,
+                    steady,
+                    before_last: shapes[shapes.len() - 2],
+                    last: shapes[shapes.len() - 1],
+                };
+            }
         }
     }
 

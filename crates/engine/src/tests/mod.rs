@@ -4,6 +4,7 @@
 mod assignment;
 mod conflicts;
 mod faults;
+mod layout;
 mod locks;
 mod monitor;
 mod queue;
