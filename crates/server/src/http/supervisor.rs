@@ -23,8 +23,8 @@ use super::reply::{ok, unexpected};
 use super::routes::Routes;
 use super::state::AppState;
 use super::views::{self, ProfileStatus, StatePage, StateQuery};
-use crate::openapi::QueryDoc;
 use crate::auth::Role;
+use crate::openapi::QueryDoc;
 
 /// Alerts returned by `GET /api/supervisor/alerts`, newest first.
 pub const ALERTS_LIMIT: u32 = 500;
