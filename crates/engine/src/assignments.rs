@@ -12,6 +12,23 @@ use crate::model::{Assignment, LockReason, LockType, ModeratorState, ProfileLeas
 use crate::{Engine, Event, Fault};
 
 impl Engine {
+    /// Gives `moderator_id` an empty assignment of `profile_id` and makes it `Working`: the
+    /// part every grant of a profile shares (a fresh assignment and a hand-over alike).
+    fn open_assignment(&mut self, moderator_id: ModeratorId, profile_id: ProfileId, now: Timestamp) {
+        let moderator = self.moderators.get_mut(&moderator_id).expect("the caller checked the moderator exists");
+        moderator.assignments.insert(
+            profile_id,
+            Assignment {
+                assigned_at: now,
+                conversations: BTreeSet::new(),
+                locked_clients: BTreeSet::new(),
+                last_activity_check: None,
+            },
+        );
+        moderator.last_assigned_at = Some(now);
+        self.set_state(moderator_id, ModeratorState::Working);
+    }
+
     /// Gives a free profile to a moderator: lease, assignment, queue exit, then the profile's
     /// waiting conversations (SPEC §4).
     pub(crate) fn assign_profile(&mut self, profile_id: ProfileId, moderator_id: ModeratorId, reason: AssignReason) {
@@ -28,18 +45,7 @@ impl Engine {
         }
         self.refile_profile(profile_id);
 
-        let moderator = self.moderators.get_mut(&moderator_id).expect("checked above");
-        moderator.assignments.insert(
-            profile_id,
-            Assignment {
-                assigned_at: now,
-                conversations: BTreeSet::new(),
-                locked_clients: BTreeSet::new(),
-                last_activity_check: None,
-            },
-        );
-        moderator.last_assigned_at = Some(now);
-        self.set_state(moderator_id, ModeratorState::Working);
+        self.open_assignment(moderator_id, profile_id, now);
         self.refile_moderator(moderator_id);
         self.note_assignment();
 
@@ -239,18 +245,7 @@ impl Engine {
 
         let old_assignment =
             self.moderators.get_mut(&from).and_then(|moderator| moderator.assignments.remove(&profile_id));
-        let moderator = self.moderators.get_mut(&to).expect("checked above");
-        moderator.assignments.insert(
-            profile_id,
-            Assignment {
-                assigned_at: now,
-                conversations: BTreeSet::new(),
-                locked_clients: BTreeSet::new(),
-                last_activity_check: None,
-            },
-        );
-        moderator.last_assigned_at = Some(now);
-        self.set_state(to, ModeratorState::Working);
+        self.open_assignment(to, profile_id, now);
         self.note_assignment();
 
         if let Some(old_assignment) = old_assignment {

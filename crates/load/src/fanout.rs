@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures_util::stream::{self, StreamExt as _};
-use futures_util::SinkExt as _;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::api::{Api, Directory, Tally};
 use crate::pace::{Pacer, PACE_TICK};
@@ -76,10 +74,6 @@ impl FanoutReport {
     }
 }
 
-fn is_application_event(text: &str) -> bool {
-    !text.contains("\"event\":\"pusher")
-}
-
 /// Runs the measurement.
 ///
 /// # Errors
@@ -116,19 +110,16 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         None => pusher::discover_app_key(&http, &url, &supervisor, "private-supervisors").await?,
     };
     let ws_url = pusher::websocket_url(&url, &app_key)?;
-    let deliveries = Arc::new(AtomicU64::new(0));
-    let last_delivery_nanos = Arc::new(AtomicU64::new(0));
-    let epoch = Instant::now();
+    let counter = pusher::DeliveryCounter::new();
     let (stop, stop_receiver) = watch::channel(false);
     let subscribed: Vec<Option<tokio::task::JoinHandle<()>>> = stream::iter(0..config.sockets)
         .map(|index| {
             let (http, url, ws_url, supervisor) = (http.clone(), url.clone(), ws_url.clone(), supervisor.clone());
             let channel = format!("private-moderator.{}", held_profiles[(index % config.channels) as usize].0);
-            let (deliveries, last, mut stop, errors) =
-                (deliveries.clone(), last_delivery_nanos.clone(), stop_receiver.clone(), errors.clone());
+            let (counter, stop, errors) = (counter.clone(), stop_receiver.clone(), errors.clone());
             async move {
                 let socket = pusher::connect_and_subscribe(&ws_url, &http, &url, &supervisor, &channel).await;
-                let mut socket = match socket {
+                let socket = match socket {
                     Ok(socket) => socket,
                     Err(failure) => {
                         errors.add(format!(
@@ -138,30 +129,8 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
                         return None;
                     }
                 };
-                Some(tokio::spawn(async move {
-                    loop {
-                        let frame = tokio::select! {
-                            _ = stop.wait_for(|stopping| *stopping) => break,
-                            frame = socket.next() => frame,
-                        };
-                        match frame {
-                            Some(Ok(Message::Text(text))) => {
-                                if is_application_event(&text) {
-                                    deliveries.fetch_add(1, Ordering::Relaxed);
-                                    last.fetch_max(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                                } else if text.contains("pusher:ping") {
-                                    let _ = socket.send(Message::text(pusher::pong_frame())).await;
-                                }
-                            }
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                                errors.add("socket closed during the run");
-                                break;
-                            }
-                            Some(Ok(_)) => {}
-                        }
-                    }
-                    let _ = socket.close(None).await;
-                }))
+                let on_close = move || errors.add("socket closed during the run");
+                Some(tokio::spawn(pusher::count_deliveries(socket, counter, stop, on_close)))
             }
         })
         .buffer_unordered(config.connect_concurrency.max(1))
@@ -178,7 +147,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let accepted = Arc::new(AtomicU64::new(0));
     let first_message_id = default_first_message_id();
     let publish_started = Instant::now();
-    let publish_started_nanos = epoch.elapsed().as_nanos() as u64;
+    let publish_started_nanos = counter.now_nanos();
     let mut pacer = Pacer::start(config.publish_rate, publish_started);
     while publish_started.elapsed() < config.duration {
         for n in pacer.due(Instant::now()) {
@@ -200,23 +169,14 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     }
     let _ = in_flight.acquire_many(256).await;
     let publish_seconds = publish_started.elapsed().as_secs_f64();
-    // Wait until deliveries stop arriving (up to 10 s).
-    let mut previous = u64::MAX;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = deliveries.load(Ordering::Relaxed);
-        if now == previous {
-            break;
-        }
-        previous = now;
-    }
+    counter.settle().await;
     let _ = stop.send(true);
     for reader in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     }
-    let delivered = deliveries.load(Ordering::Relaxed);
+    let delivered = counter.deliveries.load(Ordering::Relaxed);
     let delivery_seconds =
-        (last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
+        (counter.last_delivery_nanos.load(Ordering::Relaxed).saturating_sub(publish_started_nanos)) as f64 / 1e9;
     let publishes_accepted = accepted.load(Ordering::Relaxed);
     let per_channel = sockets_subscribed as f64 / config.channels as f64;
     let errors = errors.snapshot();
@@ -237,10 +197,12 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
 mod tests {
     #[test]
     fn only_application_events_count_as_deliveries() {
-        assert!(super::is_application_event(
+        assert!(crate::pusher::is_application_event(
             r#"{"event":"App\\Events\\ConversationAssigned","channel":"c","data":"{}"}"#
         ));
-        assert!(!super::is_application_event(r#"{"event":"pusher:ping","data":"{}"}"#));
-        assert!(!super::is_application_event(r#"{"event":"pusher_internal:subscription_succeeded","channel":"c"}"#));
+        assert!(!crate::pusher::is_application_event(r#"{"event":"pusher:ping","data":"{}"}"#));
+        assert!(!crate::pusher::is_application_event(
+            r#"{"event":"pusher_internal:subscription_succeeded","channel":"c"}"#
+        ));
     }
 }
