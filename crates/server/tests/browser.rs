@@ -45,9 +45,11 @@ fn require_tools(scripts: &Path) {
         _ => panic!("`node` is not on PATH: install Node.js 20.19+"),
     }
     assert!(
-        ["playwright-core", "pusher-js", "laravel-echo"]
-            .iter()
-            .all(|package| scripts.join("node_modules").join(package).join("package.json").exists()),
+        ["playwright-core", "pusher-js", "laravel-echo"].iter().all(|package| scripts
+            .join("node_modules")
+            .join(package)
+            .join("package.json")
+            .exists()),
         "playwright-core, pusher-js or laravel-echo is missing: run `npm ci --prefix crates/server/tests/browser`"
     );
 }
