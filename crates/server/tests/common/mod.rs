@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 use std::any::Any;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -272,4 +275,25 @@ where
         assert!(started.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts `node script args…` in `dir`, as the tests drive their Node.js clients: stdin and
+/// stdout piped (commands in, JSON lines out), stderr shown with the test's output, and the
+/// process killed when the handle is dropped (also when an assertion fails). Panics with
+/// `hint` (what to install) when node cannot start.
+pub fn spawn_node<I, S>(dir: &Path, script: &str, args: I, hint: &str) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start node {script}: {error}; {hint}"))
 }
