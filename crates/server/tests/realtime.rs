@@ -200,10 +200,11 @@ async fn echo_clients_receive_every_event_after_its_cause() {
     assert!(has_fields(&data, &["locked", "lock_type", "moderator_id", "duration_seconds", "expires_at"]), "{data}");
 
     // A client writes: the conversation goes to the holder.
-    app.inbound(1, 100, 10).await;
+    // Its id is a string (API.md contract v2): the event carries it as a string.
+    app.inbound("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F", 100, 10).await;
     let data = one.event("ConversationAssigned", |d| d["client_id"] == 100).await;
     assert_eq!(data["profile_id"], 10);
-    assert!(data.get("message").is_some(), "{data}");
+    assert_eq!(data["message"]["message_id"], "01J9ZQ3W5X6Y7Z8A9B0C1D2E3F", "{data}");
 
     // A second profile appears: the queue head (2) gets it; the same client writes to it and
     // is blocked by moderator 1's lock.

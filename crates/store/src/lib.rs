@@ -34,7 +34,7 @@ pub mod testing;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
 pub use crate::metrics::{Histogram, WriterMetrics};
-pub use crate::outbox::{encode_event, OutboxEvent};
+pub use crate::outbox::{encode_event, message_id_json, OutboxEvent};
 pub use crate::records::Direction;
 #[cfg(feature = "testing")]
 pub use crate::store::Backend;
