@@ -6,7 +6,7 @@
 //! `Event` decides every field, so a new event cannot be stored without a decision here.
 
 use serde_json::{json, Value};
-use switchboard_engine::{Alert, AlertSubject, Event, MessageSummary, Timestamp};
+use switchboard_engine::{Alert, AlertSubject, Event, MessageId, MessageSummary, Timestamp};
 
 use crate::time::rfc3339;
 
@@ -49,9 +49,15 @@ fn optional_time(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, time)
 }
 
-fn message(summary: &MessageSummary) -> Value {
+/// A platform message id in JSON: the one place its encoding is decided (the host events
+/// use it too).
+pub(crate) fn message_id_json(message_id: &MessageId) -> Value {
+    json!(message_id.0)
+}
+
+pub(crate) fn message_json(summary: &MessageSummary) -> Value {
     json!({
-        "message_id": summary.message_id.0,
+        "message_id": message_id_json(&summary.message_id),
         "body": &*summary.body,
         "sent_at": time(summary.sent_at),
         "received_at": time(summary.received_at),
@@ -90,7 +96,7 @@ pub(crate) fn alert_data(subject: &AlertSubject) -> Value {
     }
 }
 
-fn alert(alert: &Alert) -> Value {
+pub(crate) fn alert_json(alert: &Alert) -> Value {
     json!({
         "alert_id": alert.alert_id.0,
         "kind": alert.kind.as_str(),
@@ -147,7 +153,7 @@ fn event_data(event: &Event) -> Value {
             "moderator_id": moderator_id.0,
             "client_id": client_id.0,
             "profile_id": profile_id.0,
-            "message": summary.as_ref().map_or(Value::Null, message),
+            "message": summary.as_ref().map_or(Value::Null, message_json),
         }),
         Event::ConversationReleased { moderator_id, client_id, profile_id, reason } => json!({
             "moderator_id": moderator_id.0,
@@ -171,7 +177,7 @@ fn event_data(event: &Event) -> Value {
             "winners": winners.iter().map(|id| id.0).collect::<Vec<_>>(),
             "queued": queued.iter().map(|id| id.0).collect::<Vec<_>>(),
         }),
-        Event::AlertRaised(raised) => alert(raised),
+        Event::AlertRaised(raised) => alert_json(raised),
         Event::ModeratorStateChanged { moderator_id, state } => json!({
             "moderator_id": moderator_id.0,
             "state": state.as_str(),
