@@ -58,6 +58,8 @@ pub struct TestApp {
     pub clock: Arc<dyn Clock>,
     /// The same clock when time passes only when the test says so (all but `start_live`).
     manual_clock: Option<Arc<ManualClock>>,
+    /// What it was started with, for [`TestApp::restart`].
+    settings: Settings,
     _guard: Option<Box<dyn Any + Send>>,
 }
 
@@ -96,7 +98,7 @@ impl TestApp {
         settings.engine.monitor_interval = Duration::from_secs(3600);
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = switchboard::start(settings, listener, clock.clone()).await.expect("the server starts");
+        let server = switchboard::start(settings.clone(), listener, clock.clone()).await.expect("the server starts");
         let base = server.base_url();
         let platform = server.token(Caller::Platform, Duration::from_secs(600)).expect("token");
         let supervisor = server.token(Caller::Supervisor, Duration::from_secs(600)).expect("token");
@@ -108,8 +110,22 @@ impl TestApp {
             supervisor,
             clock,
             manual_clock,
+            settings,
             _guard: guard,
         }
+    }
+
+    /// Stops the service cleanly and starts it again on the same database, settings and clock.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server =
+            switchboard::start(self.settings.clone(), listener, self.clock.clone()).await.expect("the server restarts");
+        self.base = server.base_url();
+        self.server = Some(server);
+        self
     }
 
     /// Moves the service's clock forward.
