@@ -559,7 +559,7 @@ mod tests {
         let mut settings = Settings::default();
         settings
             .apply_toml(
-                "webhook_url = \"http://127.0.0.1:9/hooks\"\nwebhook_timeout = \"2s\"\nwebhook_retry_schedule = \"1s, 2s\"\nevent_retention = \"1d\"\nwebhook_secret = \"whsec_c2VjcmV0LWtleQ==\"\n",
+                "webhook_url = \"http://127.0.0.1:9/hooks\"\nwebhook_timeout = \"2s\"\nwebhook_retry_schedule = \"1s, 2s\"\nevent_retention = \"1d\"\nwebhook_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
                 "test.toml",
             )
             .expect("valid file");
