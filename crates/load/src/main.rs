@@ -413,7 +413,9 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Webhooks(args)) => {
             let database_urls = match args.database_urls {
-                Some(urls) => Some(<[String; 3]>::try_from(urls).map_err(|_| anyhow::anyhow!("--database-urls takes three URLs"))?),
+                Some(urls) => Some(
+                    <[String; 3]>::try_from(urls).map_err(|_| anyhow::anyhow!("--database-urls takes three URLs"))?,
+                ),
                 None => None,
             };
             let report = webhooks::run(WebhooksConfig {

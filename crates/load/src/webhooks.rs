@@ -177,7 +177,8 @@ impl Phase {
                 (Some(directory), url)
             }
         };
-        let mut settings = Settings { database_url: url, jwt_secret: Some("load-webhooks".to_owned()), ..Settings::default() };
+        let mut settings =
+            Settings { database_url: url, jwt_secret: Some("load-webhooks".to_owned()), ..Settings::default() };
         settings.webhooks.url = webhook_url;
         settings.webhooks.timeout = Duration::from_secs(300);
         settings.webhooks.retry_schedule = vec![Duration::from_secs(1)];
@@ -195,10 +196,15 @@ impl Phase {
         };
         let mut repliers = Vec::new();
         for moderator in 1..=moderators {
-            anyhow::ensure!(put(format!("/api/moderators/{moderator}"), json!({"name": format!("m{moderator}")})).await);
+            anyhow::ensure!(
+                put(format!("/api/moderators/{moderator}"), json!({"name": format!("m{moderator}")})).await
+            );
             for slot in 0..3 {
                 let profile = (moderator - 1) * 3 + slot + 1;
-                anyhow::ensure!(put(format!("/api/profiles/{profile}"), json!({"name": format!("p{profile}"), "active": true})).await);
+                anyhow::ensure!(
+                    put(format!("/api/profiles/{profile}"), json!({"name": format!("p{profile}"), "active": true}))
+                        .await
+                );
             }
             for client in 0..100 {
                 let id = moderator * 1000 + client;
@@ -214,7 +220,13 @@ impl Phase {
     }
 
     /// Sends replies, `concurrency` at once, until `count` are sent or `until` passes.
-    async fn reply(&self, concurrency: usize, count: u64, until: Option<Instant>, errors: &Mutex<HashMap<String, u64>>) -> u64 {
+    async fn reply(
+        &self,
+        concurrency: usize,
+        count: u64,
+        until: Option<Instant>,
+        errors: &Mutex<HashMap<String, u64>>,
+    ) -> u64 {
         let base = self.server.base_url();
         let sent = AtomicU64::new(0);
         stream::iter(0..count)
@@ -250,7 +262,14 @@ impl Phase {
 
     async fn health(&self) -> anyhow::Result<Value> {
         let base = self.server.base_url();
-        Ok(self.http.get(format!("{base}/api/supervisor/webhooks/health")).bearer_auth(&self.supervisor).send().await?.json().await?)
+        Ok(self
+            .http
+            .get(format!("{base}/api/supervisor/webhooks/health"))
+            .bearer_auth(&self.supervisor)
+            .send()
+            .await?
+            .json()
+            .await?)
     }
 
     async fn newest_sequence(&self) -> anyhow::Result<u64> {

@@ -23,8 +23,8 @@ use crate::http;
 use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
 use crate::monitor;
-use crate::webhooks::{self, WebhookSecret, WebhookTarget};
 use crate::realtime::{reserved_channels, run_presence, Presence, PusherClock, PusherSink};
+use crate::webhooks::{self, WebhookSecret, WebhookTarget};
 
 /// How long shutdown waits for sockets to finish their close handshake.
 pub const SOCKET_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -252,7 +252,8 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         }),
         None => None,
     };
-    let writer_config = WriterConfig { webhooks: webhook_target.is_some(), ..WriterConfig::new(settings.engine.clone()) };
+    let writer_config =
+        WriterConfig { webhooks: webhook_target.is_some(), ..WriterConfig::new(settings.engine.clone()) };
     let (writer, writer_task) = Writer::start(store.clone(), writer_config, clock.clone(), sink.clone())
         .await
         .context("cannot start the writer")?;

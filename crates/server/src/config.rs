@@ -296,7 +296,9 @@ impl Settings {
             "webhook_timeout" => {
                 let timeout = positive_duration(value).map_err(invalid)?;
                 if timeout > Duration::from_secs(300) {
-                    return Err(invalid("must be at most 5m (a receiver that slow ties up a delivery slot)".to_owned()));
+                    return Err(invalid(
+                        "must be at most 5m (a receiver that slow ties up a delivery slot)".to_owned(),
+                    ));
                 }
                 self.webhooks.timeout = timeout;
             }
@@ -582,7 +584,11 @@ mod tests {
             let error = settings.apply_toml(bad, "f").expect_err(bad).to_string();
             assert!(error.contains(says), "{bad}: {error}");
         }
-        assert_eq!(settings.webhooks.url.as_deref(), Some("http://127.0.0.1:9/hooks"), "a refused value changes nothing");
+        assert_eq!(
+            settings.webhooks.url.as_deref(),
+            Some("http://127.0.0.1:9/hooks"),
+            "a refused value changes nothing"
+        );
     }
 
     #[test]

@@ -346,10 +346,8 @@ impl Attempt {
         };
         let at = self.clock.now();
         let attempts = delivery.attempts.saturating_add(1) as usize;
-        let retry_at = error
-            .as_ref()
-            .and_then(|_| self.target.retry_schedule.get(attempts - 1))
-            .map(|wait| at.plus(*wait));
+        let retry_at =
+            error.as_ref().and_then(|_| self.target.retry_schedule.get(attempts - 1)).map(|wait| at.plus(*wait));
         if let Some(error) = &error {
             tracing::debug!(%id, attempts, %error, retry = retry_at.is_some(), "webhook attempt failed");
         }

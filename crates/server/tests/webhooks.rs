@@ -125,7 +125,8 @@ async fn feed(app: &TestApp, query: &str) -> (u16, Value) {
 }
 
 async fn deliveries(app: &TestApp, status: &str) -> Vec<Value> {
-    let (code, value) = app.supervisor("GET", &format!("/api/supervisor/webhooks/deliveries?status={status}"), None).await;
+    let (code, value) =
+        app.supervisor("GET", &format!("/api/supervisor/webhooks/deliveries?status={status}"), None).await;
     assert_eq!(code, 200, "{value}");
     value["deliveries"].as_array().cloned().unwrap_or_default()
 }
@@ -138,10 +139,8 @@ async fn health(app: &TestApp) -> Value {
 
 /// Waits until no delivery is pending.
 async fn all_delivered(app: &TestApp) {
-    eventually("every webhook delivered", PATIENCE, || async {
-        (health(app).await["pending"] == 0).then_some(())
-    })
-    .await;
+    eventually("every webhook delivered", PATIENCE, || async { (health(app).await["pending"] == 0).then_some(()) })
+        .await;
 }
 
 /// A waiting conversation (client 100 on profile 10, message 41) held by moderator 1.
@@ -156,7 +155,12 @@ both_backends!(a_reply_arrives_signed_and_the_feed_has_the_same_ids, |db: Db| as
     let app = webhook_app(db, &receiver.url(), |_| {}).await;
     a_waiting_conversation(&app).await;
     let (status, sent) = app
-        .moderator(1, "POST", "/moderateur/messages", Some(json!({"client_id": 100, "profile_id": 10, "body": "bonjour"})))
+        .moderator(
+            1,
+            "POST",
+            "/moderateur/messages",
+            Some(json!({"client_id": 100, "profile_id": 10, "body": "bonjour"})),
+        )
         .await;
     assert_eq!(status, 201, "{sent}");
 
@@ -188,7 +192,13 @@ both_backends!(a_reply_arrives_signed_and_the_feed_has_the_same_ids, |db: Db| as
     let ids: BTreeSet<String> = events.iter().map(|event| event["id"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(ids, received, "the feed and the webhooks carry the same events");
     let kinds: Vec<&str> = events.iter().filter_map(|event| event["type"].as_str()).collect();
-    for kind in ["moderator.state_changed", "profile.assigned", "conversation.assigned", "message.sent", "conversation.released"] {
+    for kind in [
+        "moderator.state_changed",
+        "profile.assigned",
+        "conversation.assigned",
+        "message.sent",
+        "conversation.released",
+    ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     let position = |kind: &str| kinds.iter().position(|k| *k == kind);
@@ -227,7 +237,11 @@ both_backends!(a_failed_attempt_is_retried_with_the_same_id, |db: Db| async move
     let (status, metrics) = app.call("GET", "/metrics", None, None).await;
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
-    for line in ["switchboard_webhook_pending 0", "switchboard_webhook_delivered_total 1", "switchboard_webhook_attempts_failed_total 1"] {
+    for line in [
+        "switchboard_webhook_pending 0",
+        "switchboard_webhook_delivered_total 1",
+        "switchboard_webhook_attempts_failed_total 1",
+    ] {
         assert!(metrics.contains(line), "{line} missing from /metrics");
     }
     app.stop().await;
@@ -248,7 +262,10 @@ both_backends!(a_hanging_receiver_is_retried_and_blocks_nothing_else, |db: Db| a
     assert_eq!(app.status(2).await["state"], "working");
     // The hanging attempt ends at webhook_timeout (real time, configured short) and is retried.
     let recorded = eventually("the timed-out attempt recorded", PATIENCE, || async {
-        deliveries(&app, "pending").await.into_iter().find(|delivery| delivery["id"] == first["id"] && delivery["attempts"] == 1)
+        deliveries(&app, "pending")
+            .await
+            .into_iter()
+            .find(|delivery| delivery["id"] == first["id"] && delivery["attempts"] == 1)
     })
     .await;
     assert!(recorded["last_error"].as_str().is_some_and(|error| error.contains("no answer within 1s")), "{recorded}");
@@ -327,7 +344,8 @@ both_backends!(a_failed_delivery_is_listed_and_retried_by_a_supervisor, |db: Db|
     .await;
     app.advance(Duration::from_secs(1));
     assert_eq!(receiver.next().await["answer"], "503");
-    let failed = eventually("marked failed", PATIENCE, || async { deliveries(&app, "failed").await.into_iter().next() }).await;
+    let failed =
+        eventually("marked failed", PATIENCE, || async { deliveries(&app, "failed").await.into_iter().next() }).await;
     assert_eq!((&failed["id"], &failed["last_status"], &failed["attempts"]), (&first["id"], &json!(503), &json!(2)));
     assert_eq!(deliveries(&app, "pending").await, Vec::<Value>::new());
 
@@ -344,7 +362,8 @@ both_backends!(a_failed_delivery_is_listed_and_retried_by_a_supervisor, |db: Db|
     let (status, body) = app.supervisor("POST", "/api/supervisor/webhooks/deliveries/evt_999/retry", None).await;
     assert_eq!((status, error_code(&body)), (404, "not_found"), "{body}");
     for bad in ["abc", "evt_-1", "0", "99999999999999999999"] {
-        let (status, body) = app.supervisor("POST", &format!("/api/supervisor/webhooks/deliveries/{bad}/retry"), None).await;
+        let (status, body) =
+            app.supervisor("POST", &format!("/api/supervisor/webhooks/deliveries/{bad}/retry"), None).await;
         assert_eq!((status, error_code(&body)), (422, "invalid_request"), "{bad}: {body}");
     }
     for bad in ["?status=delivered", "?status=failed&status=pending", "?limit=0", "?limit=1001", "?page=2"] {
@@ -382,7 +401,8 @@ both_backends!(a_restart_resumes_undelivered_webhooks, |db: Db| async move {
         assert_eq!(request["answer"], "200");
         resumed.insert(request["id"].as_str().unwrap_or("").to_owned());
     }
-    let expected: BTreeSet<String> = committed.iter().map(|event| event["id"].as_str().unwrap_or("").to_owned()).collect();
+    let expected: BTreeSet<String> =
+        committed.iter().map(|event| event["id"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(resumed, expected, "the same events, with the same ids, after the restart");
     all_delivered(&app).await;
     app.stop().await;
@@ -413,7 +433,9 @@ both_backends!(the_feed_pages_in_commit_order_and_refuses_bad_cursors, |db: Db| 
     assert_eq!(paged, events, "paging gives the same events in the same order");
     let (status, beyond) = feed(&app, "?after=1000000").await;
     assert_eq!((status, beyond["events"].as_array().map(Vec::len)), (200, Some(0)), "{beyond}");
-    for bad in ["?after=-1", "?after=abc", "?after=", "?limit=0", "?limit=1001", "?limit=1.5", "?after=1&after=2", "?from=3"] {
+    for bad in
+        ["?after=-1", "?after=abc", "?after=", "?limit=0", "?limit=1001", "?limit=1.5", "?after=1&after=2", "?from=3"]
+    {
         let (status, body) = feed(&app, bad).await;
         assert_eq!((status, error_code(&body)), (422, "invalid_request"), "{bad}: {body}");
     }
@@ -494,18 +516,23 @@ async fn a_killed_binary_resumes_its_deliveries() {
     let base = format!("http://127.0.0.1:{port}");
     ready(base.clone()).await;
     let platform = token("platform", None);
-    for (path, body) in [
-        ("/api/moderators/1", json!({"name": "Ada"})),
-        ("/api/profiles/10", json!({"name": "Léa", "active": true})),
-    ] {
-        let response = client.put(format!("{base}{path}")).bearer_auth(&platform).json(&body).send().await.expect("sent");
+    for (path, body) in
+        [("/api/moderators/1", json!({"name": "Ada"})), ("/api/profiles/10", json!({"name": "Léa", "active": true}))]
+    {
+        let response =
+            client.put(format!("{base}{path}")).bearer_auth(&platform).json(&body).send().await.expect("sent");
         assert_eq!(response.status(), 200);
     }
     let message = json!({"message_id": 41, "client_id": 100, "profile_id": 10, "body": "hello"});
-    let response = client.post(format!("{base}/api/messages")).bearer_auth(&platform).json(&message).send().await.expect("sent");
-    assert_eq!(response.status(), 202);
     let response =
-        client.post(format!("{base}/moderateur/connect")).bearer_auth(token("moderator", Some(1))).send().await.expect("sent");
+        client.post(format!("{base}/api/messages")).bearer_auth(&platform).json(&message).send().await.expect("sent");
+    assert_eq!(response.status(), 202);
+    let response = client
+        .post(format!("{base}/moderateur/connect"))
+        .bearer_auth(token("moderator", Some(1)))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(response.status(), 200);
     let hanging = receiver.next().await;
     assert_eq!(hanging["answer"], "hang");

@@ -146,7 +146,8 @@ impl Store {
     /// Up to `limit` host events with a sequence above `after`, in commit order.
     pub async fn host_events_after(&self, after: i64, limit: u32) -> Result<Vec<HostEvent>, StoreError> {
         on_pool!(self, |pool, Db| {
-            let mut query = QueryBuilder::<Db>::new(format!("SELECT {EVENT_COLUMNS} FROM host_events WHERE sequence > "));
+            let mut query =
+                QueryBuilder::<Db>::new(format!("SELECT {EVENT_COLUMNS} FROM host_events WHERE sequence > "));
             query.push_bind(after).push(" ORDER BY sequence LIMIT ").push_bind(i64::from(limit));
             let rows = query.build().fetch_all(pool).await?;
             rows.iter().map(host_event).collect()
@@ -203,7 +204,8 @@ impl Store {
                     (Some(_), Some(_)) => "pending",
                     (Some(_), None) => "failed",
                 };
-                let mut query = QueryBuilder::<Db>::new("UPDATE host_events SET attempts = attempts + 1, webhook_status = ");
+                let mut query =
+                    QueryBuilder::<Db>::new("UPDATE host_events SET attempts = attempts + 1, webhook_status = ");
                 query
                     .push_bind(status)
                     .push(", next_attempt_at = ")
@@ -230,9 +232,9 @@ impl Store {
     pub async fn prune_host_events(&self, before: Timestamp) -> Result<u64, StoreError> {
         on_pool!(self, |pool, Db| {
             let mut query = QueryBuilder::<Db>::new("DELETE FROM host_events WHERE occurred_at < ");
-            query.push_bind(ts(before)).push(
-                " AND webhook_status <> 'pending' AND sequence < (SELECT max(sequence) FROM host_events)",
-            );
+            query
+                .push_bind(ts(before))
+                .push(" AND webhook_status <> 'pending' AND sequence < (SELECT max(sequence) FROM host_events)");
             Ok(query.build().execute(pool).await?.rows_affected())
         })
     }
@@ -284,7 +286,13 @@ impl Store {
                 Some(sequence) => {
                     let mut query = QueryBuilder::<Db>::new("SELECT occurred_at FROM host_events WHERE sequence = ");
                     query.push_bind(sequence);
-                    query.build().fetch_optional(pool).await?.map(|row| row.int("occurred_at")).transpose()?.map(timestamp)
+                    query
+                        .build()
+                        .fetch_optional(pool)
+                        .await?
+                        .map(|row| row.int("occurred_at"))
+                        .transpose()?
+                        .map(timestamp)
                 }
                 None => None,
             };

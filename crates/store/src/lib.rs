@@ -39,9 +39,7 @@ pub mod testing;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
 pub use crate::host::{parse_webhook_id, webhook_id, HostEvent};
-pub use crate::host_store::{
-    AttemptRecord, DeliveryStatus, FeedBounds, RetryOutcome, WebhookDelivery, WebhookHealth,
-};
+pub use crate::host_store::{AttemptRecord, DeliveryStatus, FeedBounds, RetryOutcome, WebhookDelivery, WebhookHealth};
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, OutboxEvent};
 pub use crate::records::Direction;

@@ -115,7 +115,9 @@ fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64> {
         .then(|| value.parse::<u64>().ok())
         .flatten()
         .filter(|number| (min..=max).contains(number))
-        .ok_or_else(|| Error::unprocessable(format!("{name} must be a whole number from {min} to {max}, not {value:?}")))
+        .ok_or_else(|| {
+            Error::unprocessable(format!("{name} must be a whole number from {min} to {max}, not {value:?}"))
+        })
 }
 
 fn event_json(event: &HostEvent) -> Value {
@@ -208,9 +210,9 @@ async fn retry(
     _: NoBody,
 ) -> Result<Response> {
     let Path(id) = path.map_err(|_| Error::bad_request("the path could not be read"))?;
-    let sequence = parse_webhook_id(&id)
-        .filter(|sequence| *sequence > 0)
-        .ok_or_else(|| Error::unprocessable(format!("id must be an event id like evt_12 (or its sequence 12), not {id:?}")))?;
+    let sequence = parse_webhook_id(&id).filter(|sequence| *sequence > 0).ok_or_else(|| {
+        Error::unprocessable(format!("id must be an event id like evt_12 (or its sequence 12), not {id:?}"))
+    })?;
     if !state.deliveries.enabled {
         return Err(Error::Conflict {
             code: "conflict",
