@@ -230,7 +230,7 @@ impl Phase {
         let base = self.server.base_url();
         let sent = AtomicU64::new(0);
         stream::iter(0..count)
-            .take_while(|_| std::future::ready(until.is_none_or(|until| Instant::now() < until)))
+            .take_while(|_| std::future::ready(until.map_or(true, |until| Instant::now() < until)))
             .map(|n| {
                 let (token, profile, clients) = &self.repliers[(n % self.repliers.len() as u64) as usize];
                 let body = json!({"client_id": clients + (n / self.repliers.len() as u64) % 100, "profile_id": profile, "body": "a reply"});
