@@ -11,6 +11,9 @@
 //! - `records`: the rows that represent the engine's current state of changed entities, and
 //!   loading them back;
 //! - `outbox`: each engine `Event` as the JSON object API.md describes;
+//! - `host`: the host platform's events (`message.sent`, ...), derived from the engine's
+//!   events and the stored replies, written by the writer in the batch's transaction;
+//! - `host_store`: the feed's reads and the webhook delivery state of those events;
 //! - `sql`: the only code that runs SQL, for both backends;
 //! - `store`: connecting, migrating, and the reads the server needs beside the engine.
 //!
@@ -20,6 +23,8 @@
 
 mod clock;
 mod error;
+mod host;
+mod host_store;
 mod metrics;
 mod outbox;
 mod records;
@@ -33,6 +38,8 @@ pub mod testing;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
+pub use crate::host::{parse_webhook_id, webhook_id, HostEvent};
+pub use crate::host_store::{AttemptRecord, DeliveryStatus, FeedBounds, RetryOutcome, WebhookDelivery, WebhookHealth};
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, message_id_json, OutboxEvent};
 pub use crate::records::Direction;

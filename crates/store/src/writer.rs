@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::error::{StoreError, WriteError};
+use crate::host::{HostEvents, HostSource, SentMessage};
 use crate::metrics::{Metrics, WriterMetrics};
 use crate::outbox::{outbox_events, OutboxEvent};
 use crate::records::{plan_batch, ts, AppliedBatch, Direction, MarkDelivered, MessageRow, RowIds, Shadow, WritePlan};
@@ -58,6 +59,9 @@ pub struct WriterConfig {
     pub channel_capacity: usize,
     /// Most jobs applied and committed in one transaction.
     pub max_batch: usize,
+    /// Schedule a webhook delivery for each host event (`webhook_url` is set). Off, host
+    /// events are still stored, for the feed.
+    pub webhooks: bool,
 }
 
 impl WriterConfig {
@@ -65,7 +69,12 @@ impl WriterConfig {
     pub const DEFAULT_MAX_BATCH: usize = 512;
 
     pub fn new(engine: Config) -> Self {
-        WriterConfig { engine, channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY, max_batch: Self::DEFAULT_MAX_BATCH }
+        WriterConfig {
+            engine,
+            channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY,
+            max_batch: Self::DEFAULT_MAX_BATCH,
+            webhooks: false,
+        }
     }
 }
 
@@ -188,6 +197,7 @@ impl Answer {
 pub struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
+    host_committed: watch::Receiver<i64>,
 }
 
 impl WriterHandle {
@@ -241,6 +251,12 @@ impl WriterHandle {
     pub fn metrics(&self) -> WriterMetrics {
         self.metrics.snapshot()
     }
+
+    /// The newest committed host event's sequence, changed after each COMMIT that stored
+    /// some: what the webhook delivery task waits on instead of polling.
+    pub fn host_events_committed(&self) -> watch::Receiver<i64> {
+        self.host_committed.clone()
+    }
 }
 
 /// The running writer task.
@@ -274,7 +290,8 @@ impl Writer {
     ) -> Result<(WriterHandle, WriterTask), StoreError> {
         let channel_capacity = config.channel_capacity.max(1);
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(Shared { store, config, clock, sink, metrics: Arc::clone(&metrics) });
+        let (host_committed, host_committed_receiver) = watch::channel(0);
+        let shared = Arc::new(Shared { store, config, clock, sink, metrics: Arc::clone(&metrics), host_committed });
         let recovered = recover(Arc::clone(&shared), 0).await?;
         let (jobs_sender, jobs) = mpsc::channel(channel_capacity);
         let (stop, stop_receiver) = watch::channel(false);
@@ -288,7 +305,8 @@ impl Writer {
             serving: Some(recovered.serving),
         };
         let join = tokio::spawn(writer.run());
-        Ok((WriterHandle { jobs: jobs_sender, metrics }, WriterTask { stop, join }))
+        let handle = WriterHandle { jobs: jobs_sender, metrics, host_committed: host_committed_receiver };
+        Ok((handle, WriterTask { stop, join }))
     }
 }
 
@@ -299,6 +317,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
+    /// Told the newest committed host event's sequence (`WriterHandle::host_events_committed`).
+    host_committed: watch::Sender<i64>,
 }
 
 /// The engine and the connection it is persisted through, while storage works.
@@ -306,6 +326,8 @@ struct Serving {
     engine: Engine,
     conn: Conn,
     ids: RowIds,
+    /// The next host event's sequence (the writer hands them out, in commit order).
+    next_host_sequence: i64,
     /// What is stored, so that a batch writes only the rows that differ.
     shadow: Shadow,
 }
@@ -334,10 +356,20 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
     for repair in &repairs {
         warn!(%repair, "repaired an inconsistency found in storage");
     }
+    let next_host_sequence = match conn.max_host_sequence().await {
+        Ok(newest) => newest + 1,
+        Err(error) => {
+            conn.discard();
+            return Err(error);
+        }
+    };
     let changes = engine.take_changes();
     let events: Vec<Event> = engine.drain_events().collect();
     let outbox = outbox_events(&events, loaded.ids.next_outbox_id);
     let alerts = raised_alerts(&events);
+    let mut host = HostEvents::default();
+    host.extend(&events, now);
+    let host_events = host.into_rows(next_host_sequence);
     let mut shadow = Shadow::default();
     let repaired = AppliedBatch {
         engine: &engine,
@@ -345,6 +377,8 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         alerts: &alerts,
         outbox: &outbox,
         messages: &[],
+        host_events: &host_events,
+        webhooks: shared.config.webhooks,
         ids: loaded.ids,
         now,
     };
@@ -356,6 +390,8 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         }
     }
     shadow.record(written);
+    let next_host_sequence = next_host_sequence + host_events.len() as i64;
+    shared.host_committed.send_replace(next_host_sequence - 1);
     let ids = RowIds { next_outbox_id: loaded.ids.next_outbox_id + outbox.len() as i64, ..loaded.ids };
     let deliver: Vec<OutboxEvent> =
         loaded.undelivered.into_iter().filter(|event| event.id > delivered_up_to).chain(outbox).collect();
@@ -365,7 +401,7 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         shared.sink.deliver(&deliver);
         Metrics::add(&shared.metrics.events_delivered, deliver.len() as u64);
     }
-    Ok(Recovered { serving: Serving { engine, conn, ids, shadow }, delivered_up_to })
+    Ok(Recovered { serving: Serving { engine, conn, ids, next_host_sequence, shadow }, delivered_up_to })
 }
 
 fn raised_alerts(events: &[Event]) -> Vec<&Alert> {
@@ -407,6 +443,34 @@ fn message_row(command: &Command, message: Option<NewMessage>) -> Option<Message
         }),
         _ => None,
     }
+}
+
+/// The inbound message a reply answers: the one its conversation is waiting on, read
+/// before the command is applied (answering clears it).
+fn answered_message(engine: &Engine, command: &Command) -> Option<MessageId> {
+    let Command::SendMessage { client_id, profile_id, .. } = command else { return None };
+    let key = switchboard_engine::ConversationKey { client_id: *client_id, profile_id: *profile_id };
+    engine
+        .conversation(key)
+        .filter(|conversation| conversation.waiting_since.is_some())
+        .and_then(|conversation| conversation.last_inbound.as_ref())
+        .map(|summary| &summary.message_id)
+        .cloned()
+}
+
+/// A stored outbound message as the host's `message.sent`, with the row id it is stored
+/// under; `None` for an inbound message.
+fn sent_message(row: &MessageRow, message_id: i64, in_reply_to: Option<MessageId>) -> Option<SentMessage> {
+    let moderator_id = row.moderator_id.filter(|_| row.direction == Direction::Outbound)?;
+    Some(SentMessage {
+        message_id,
+        client_id: row.client_id,
+        profile_id: row.profile_id,
+        moderator_id,
+        body: row.body.clone(),
+        sent_at: row.sent_at,
+        in_reply_to,
+    })
 }
 
 /// Whether an accepted command's message is stored: not for a duplicate inbound message.
@@ -500,6 +564,11 @@ impl WriterLoop {
         let metrics = &shared.metrics;
         let now = shared.clock.now();
         serving.engine.advance(now);
+        // Events are drained after each command, so that the host hears of a reply before
+        // what the reply caused (the conversation released, the lock freed).
+        let mut events: Vec<Event> = serving.engine.drain_events().collect();
+        let mut host = HostEvents::default();
+        host.extend(&events, now);
         let batch_size = jobs.len();
         let (mut applied, mut rejected, mut reads) = (0u64, 0u64, 0u64);
         let mut answers = Vec::with_capacity(batch_size);
@@ -508,16 +577,27 @@ impl WriterLoop {
             match job {
                 Job::Command { command, message, then } => {
                     let row = message_row(&command, message);
-                    let outcome = serving.engine.handle(shared.clock.now(), command);
+                    let in_reply_to = answered_message(&serving.engine, &command);
+                    let at = shared.clock.now();
+                    let outcome = serving.engine.handle(at, command);
                     match &outcome {
                         Ok(result) => {
                             applied += 1;
                             if stores_message(result) {
-                                messages.extend(row);
+                                if let Some(row) = row {
+                                    let message_id = serving.ids.next_message_id + messages.len() as i64;
+                                    if let Some(sent) = sent_message(&row, message_id, in_reply_to) {
+                                        host.push(HostSource::Sent(&sent), at);
+                                    }
+                                    messages.push(row);
+                                }
                             }
                         }
                         Err(_) => rejected += 1,
                     }
+                    let first = events.len();
+                    events.extend(serving.engine.drain_events());
+                    host.extend(&events[first..], at);
                     answers.push(match then {
                         Then::Answer(reply) => Answer::Command(reply, outcome.map_err(WriteError::Rejected)),
                         Then::Read(read) => Answer::Read(read.run(&serving.engine, outcome)),
@@ -532,15 +612,18 @@ impl WriterLoop {
 
         let changes = serving.engine.take_changes();
         add_missing_inbound_rows(&serving.engine, &changes.messages, &mut messages, now);
-        let events: Vec<Event> = serving.engine.drain_events().collect();
+        events.extend(serving.engine.drain_events());
         let outbox = outbox_events(&events, serving.ids.next_outbox_id);
         let alerts = raised_alerts(&events);
+        let host_events = host.into_rows(serving.next_host_sequence);
         let batch = AppliedBatch {
             engine: &serving.engine,
             changes: &changes,
             alerts: &alerts,
             outbox: &outbox,
             messages: &messages,
+            host_events: &host_events,
+            webhooks: shared.config.webhooks,
             ids: serving.ids,
             now,
         };
@@ -574,6 +657,10 @@ impl WriterLoop {
                 serving.shadow.record(written);
                 serving.ids.next_outbox_id += outbox.len() as i64;
                 serving.ids.next_message_id += messages.len() as i64;
+                if let Some(last) = host_events.last() {
+                    serving.next_host_sequence = last.sequence + 1;
+                    shared.host_committed.send_replace(last.sequence);
+                }
                 Metrics::add(&metrics.commands_applied, applied);
                 Metrics::add(&metrics.commands_rejected, rejected);
                 Metrics::add(&metrics.reads, reads);

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod console;
 pub mod error;
+mod events;
 pub mod extract;
 pub mod input;
 mod moderator;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let routes = platform::routes(routes);
     let routes = moderator::routes(routes);
     let routes = supervisor::routes(routes);
+    let routes = events::routes(routes);
     let routes = operations::routes(routes, &state);
     let Routes { router, docs } = routes;
     let _ = state.openapi.set(crate::openapi::document(&docs));

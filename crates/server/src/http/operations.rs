@@ -77,7 +77,8 @@ async fn ready(State(state): State<AppState>) -> Result<Response> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state.writer, &state.realtime).await;
+    let mut text = state.metrics.render(&state.writer, &state.realtime).await;
+    crate::webhooks::render_metrics(&state.store, &state.deliveries, state.clock.now(), &mut text).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -10,6 +10,7 @@ use switchboard_store::{Clock, Store, WriterHandle};
 
 use crate::auth::Tokens;
 use crate::metrics::Metrics;
+use crate::webhooks::Deliveries;
 
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct AppContext {
     /// The Pusher server (for metrics; publishing goes through the event sink).
     pub realtime: Realtime,
     pub metrics: Arc<Metrics>,
+    /// The host events' webhook delivery task (woken by a supervisor's retry; its counters).
+    pub deliveries: Deliveries,
     /// `/openapi.json`, built once from the same table as the router.
     pub openapi: OnceLock<Value>,
     /// What the console pages are told by `/console/config.json`.
