@@ -43,6 +43,7 @@ pub use crate::host_store::{AttemptRecord, DeliveryStatus, FeedBounds, RetryOutc
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, message_id_json, OutboxEvent};
 pub use crate::records::Direction;
+pub use crate::records::MessageRow;
 #[cfg(feature = "testing")]
 pub use crate::store::Backend;
 pub use crate::store::{Store, StoredAlert, StoredMessage};

@@ -12,10 +12,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, QueryBuilder};
-use switchboard_engine::{ClientId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
+use switchboard_engine::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
 
 use crate::error::StoreError;
-use crate::records::{id, read_message_id, timestamp, Direction, RowExt};
+use crate::records::{id, read_message_id, timestamp, Direction, MessageRow, RowExt};
 use crate::sql::{Conn, STATEMENT_CACHE_CAPACITY};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -54,15 +54,7 @@ pub struct Store {
 pub struct StoredMessage {
     /// Storage order within the whole database.
     pub id: i64,
-    /// The platform's id, in the form it was given (inbound messages only).
-    pub platform_message_id: Option<MessageId>,
-    pub client_id: ClientId,
-    pub profile_id: ProfileId,
-    pub direction: Direction,
-    /// Who answered (outbound messages only).
-    pub moderator_id: Option<ModeratorId>,
-    pub body: String,
-    pub sent_at: Timestamp,
+    pub row: MessageRow,
     /// When the writer stored it.
     pub recorded_at: Timestamp,
 }
@@ -282,13 +274,15 @@ fn stored_message(row: &impl RowExt) -> Result<StoredMessage, StoreError> {
     };
     Ok(StoredMessage {
         id: row.int("id")?,
-        platform_message_id: read_message_id(row, "messages", "message_id", "message_key")?,
-        client_id: ClientId(row.int("client_id")? as u64),
-        profile_id: ProfileId(row.int("profile_id")? as u64),
-        direction,
-        moderator_id: row.opt_int("moderator_id")?.map(|value| ModeratorId(value as u64)),
-        body: row.text("body")?,
-        sent_at: timestamp(row.int("sent_at")?),
+        row: MessageRow {
+            platform_message_id: read_message_id(row, "messages", "message_id", "message_key")?,
+            client_id: ClientId(row.int("client_id")? as u64),
+            profile_id: ProfileId(row.int("profile_id")? as u64),
+            direction,
+            moderator_id: row.opt_int("moderator_id")?.map(|value| ModeratorId(value as u64)),
+            body: row.text("body")?,
+            sent_at: timestamp(row.int("sent_at")?),
+        },
         recorded_at: timestamp(row.int("recorded_at")?),
     })
 }

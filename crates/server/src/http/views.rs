@@ -488,13 +488,13 @@ pub fn monitor_report(report: &MonitorReport) -> Value {
 pub fn message(message: &StoredMessage) -> Value {
     json!({
         "id": message.id,
-        "message_id": message.platform_message_id.as_ref().map(message_id_json),
-        "client_id": message.client_id.0,
-        "profile_id": message.profile_id.0,
-        "direction": match message.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" },
-        "moderator_id": message.moderator_id.map(|id| id.0),
-        "body": message.body,
-        "sent_at": rfc3339(message.sent_at),
+        "message_id": message.row.platform_message_id.as_ref().map(message_id_json),
+        "client_id": message.row.client_id.0,
+        "profile_id": message.row.profile_id.0,
+        "direction": match message.row.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" },
+        "moderator_id": message.row.moderator_id.map(|id| id.0),
+        "body": message.row.body,
+        "sent_at": rfc3339(message.row.sent_at),
         "recorded_at": rfc3339(message.recorded_at),
     })
 }

@@ -29,6 +29,7 @@ pub use self::columns::Direction;
 pub(crate) use self::columns::{id, read_message_id, timestamp, ts, RowExt, Value};
 pub(crate) use self::load::{Loaded, Loader};
 pub(crate) use self::plan::{plan_batch, AppliedBatch, MarkDelivered, WritePlan};
-pub(crate) use self::rows::{MessageRow, RowIds};
+pub use self::rows::MessageRow;
+pub(crate) use self::rows::RowIds;
 pub(crate) use self::shadow::Shadow;
 pub(crate) use self::tables::Table;

@@ -14,13 +14,16 @@ use super::columns::{id, message_id_values, opt_id, opt_ts, ts, Direction, Value
 use crate::host::HostEventRow;
 use crate::outbox::{alert_data, OutboxEvent};
 
-/// A message to store with its batch.
-#[derive(Clone, Debug)]
-pub(crate) struct MessageRow {
+/// A row of `messages` as the writer writes it with its batch, and as reads answer it
+/// (inside [`crate::StoredMessage`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRow {
+    /// The platform's id, in the form it was given (inbound messages only).
     pub platform_message_id: Option<MessageId>,
     pub client_id: ClientId,
     pub profile_id: ProfileId,
     pub direction: Direction,
+    /// Who answered (outbound messages only).
     pub moderator_id: Option<ModeratorId>,
     pub body: String,
     pub sent_at: Timestamp,

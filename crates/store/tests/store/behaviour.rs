@@ -70,10 +70,10 @@ async fn ingestion_is_idempotent_across_a_restart(db: &Db) {
     assert_eq!(service.count("SELECT count(*) FROM messages WHERE message_id = 100").await, 1);
     let key = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
     let history = service.store.messages(key, 10).await.expect("messages");
-    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.platform_message_id.clone()).collect();
+    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.row.platform_message_id.clone()).collect();
     assert_eq!(ids, vec![Some(MessageId::Number(100)), Some(MessageId::Number(101))], "oldest first, each once");
-    assert!(history.iter().all(|message| message.direction == Direction::Inbound));
-    assert_eq!(history[0].body, "message 100");
+    assert!(history.iter().all(|message| message.row.direction == Direction::Inbound));
+    assert_eq!(history[0].row.body, "message 100");
     let waiting = service.handle.read(move |engine| engine.conversation(key).map(|c| c.inbound_messages)).await;
     assert_eq!(waiting, Ok(Some(2)), "the conversation counts both messages after the restart");
     service.stop().await;
@@ -112,7 +112,7 @@ async fn string_message_ids_are_exact_and_idempotent_across_a_restart(db: &Db) {
     assert_eq!(service.count(&format!("SELECT count(*) FROM messages WHERE message_key = '{UUID}'")).await, 1);
     let conversation = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
     let history = service.store.messages(conversation, 10).await.expect("messages");
-    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.platform_message_id.clone()).collect();
+    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.row.platform_message_id.clone()).collect();
     let expected =
         [MessageId::Number(100), key("100"), key(UUID), key("0100"), key("550E8400-E29B-41D4-A716-446655440000")];
     assert_eq!(ids, expected.map(Some).to_vec(), "each once, in the form given");
@@ -166,7 +166,7 @@ async fn a_database_of_integer_ids_upgrades_untouched(db: &Db) {
     assert!(!duplicate(&service, key("55")).await);
     let history = service.store.messages(conversation, 10).await.expect("messages");
     let ids: Vec<(i64, Option<MessageId>, &str)> =
-        history.iter().map(|m| (m.id, m.platform_message_id.clone(), m.body.as_str())).collect();
+        history.iter().map(|m| (m.id, m.row.platform_message_id.clone(), m.row.body.as_str())).collect();
     assert_eq!(ids, vec![(1, Some(MessageId::Number(55)), "hello"), (2, Some(key("55")), "message 55")]);
     service.stop().await;
 }
