@@ -91,7 +91,7 @@ async fn prepare(handle: &WriterHandle) {
 
 async fn measure(url: &str, backend: &'static str, batch: usize, first_message_id: u64) -> Row {
     let store = open(url).await;
-    let config = WriterConfig { engine: Config::default(), channel_capacity: 8192, max_batch: batch };
+    let config = WriterConfig { engine: Config::default(), channel_capacity: 8192, max_batch: batch, lease: None };
     let sink = Arc::new(CountingSink(AtomicU64::new(0)));
     let (handle, task) = Writer::start(store.clone(), config, Arc::new(SystemClock), sink).await.expect("start");
     prepare(&handle).await;

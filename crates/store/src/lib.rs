@@ -20,6 +20,7 @@
 
 mod clock;
 mod error;
+mod lease;
 mod metrics;
 mod outbox;
 mod records;
@@ -33,6 +34,9 @@ pub mod testing;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
+pub use crate::lease::{
+    Acquire, ClusterView, EpochRecord, Lease, LeaseKeeper, LeaseSettings, LeaseSql, NodeSeen, Role, LEASE_CHANNEL,
+};
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, OutboxEvent};
 pub use crate::records::Direction;
