@@ -10,6 +10,7 @@
 //! internals, only `WriterHandle` and the engine's read accessors.
 
 pub mod auth;
+mod cluster;
 pub mod console;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     let routes = moderator::routes(routes);
     let routes = supervisor::routes(routes);
     let routes = operations::routes(routes, &state);
+    let routes = cluster::routes(routes);
     let Routes { router, docs } = routes;
     let _ = state.openapi.set(crate::openapi::document(&docs));
     let _ = DOCS.set(docs);
