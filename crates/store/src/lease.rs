@@ -165,15 +165,24 @@ impl LeaseSql {
     /// Takes the lease if it is free or expired on the database's clock: epoch + 1, the
     /// grant logged in `writer_epochs`, this node's visit in `cluster_nodes`, one statement.
     ///
+    /// A row locked by a batch in flight (`FOR SHARE`, `sql.rs`) is skipped, not waited
+    /// for: a grant that waited would start its local deadline at the request, seconds
+    /// before the grant (a writer paused inside a transaction holds the lock until the
+    /// server ends its session after `idle_in_transaction_session_timeout`), and be
+    /// useless on arrival. The next poll asks again.
+    ///
     /// # Errors
     /// The database failed.
     pub async fn try_acquire(&self) -> Result<Acquire, StoreError> {
         let row = sqlx::query(
-            "WITH taken AS ( \
+            "WITH free AS ( \
+               SELECT id FROM writer_lease WHERE id = 1 AND expires_at <= clock_timestamp() \
+               FOR UPDATE SKIP LOCKED), \
+             taken AS ( \
                UPDATE writer_lease SET holder = $1, advertise_url = $2, epoch = epoch + 1, \
                  acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), \
                  expires_at = clock_timestamp() + make_interval(secs => $3) \
-               WHERE id = 1 AND expires_at <= clock_timestamp() \
+               FROM free WHERE writer_lease.id = free.id \
                RETURNING epoch, holder, advertise_url, acquired_at), \
              logged AS ( \
                INSERT INTO writer_epochs (epoch, holder, advertise_url, acquired_at) \

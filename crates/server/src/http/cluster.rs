@@ -24,10 +24,8 @@ use super::state::AppState;
 use crate::auth::Role as CallerRole;
 use crate::openapi::QueryDoc;
 
-const READY_QUERY: &[QueryDoc] = &[QueryDoc::text(
-    "role",
-    "`writer`: 200 only on the writer, 429 on a standby (route writes to the writer)",
-)];
+const READY_QUERY: &[QueryDoc] =
+    &[QueryDoc::text("role", "`writer`: 200 only on the writer, 429 on a standby (route writes to the writer)")];
 
 pub(crate) fn routes(routes: Routes) -> Routes {
     routes

@@ -88,7 +88,9 @@ impl Error {
             | Error::Invalid { message, .. }
             | Error::Conflict { message, .. } => message.clone(),
             Error::Unavailable { .. } => "storage is unavailable; nothing was changed, try again".to_owned(),
-            Error::Standby { writer } | Error::NotWriter { writer } => WriteError::Standby { writer: writer.clone() }.to_string(),
+            Error::Standby { writer } | Error::NotWriter { writer } => {
+                WriteError::Standby { writer: writer.clone() }.to_string()
+            }
             Error::Internal(_) => "internal error; it has been logged".to_owned(),
         }
     }

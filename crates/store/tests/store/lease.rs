@@ -50,7 +50,10 @@ async fn renewal_extends_only_the_holders_epoch() {
     let b = LeaseSql::new(&store, settings("b", Duration::from_secs(30))).expect("postgres");
     assert_eq!(a.try_acquire().await.expect("ask"), Acquire::Granted { epoch: 1 });
     let before = a.cluster().await.expect("view").expires_at_ms.expect("expiry");
-    assert!(eventually(Duration::from_secs(5), || async { a.cluster().await.expect("view").now_ms > before - 29_990 }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async { a.cluster().await.expect("view").now_ms > before - 29_990 })
+            .await
+    );
     assert!(a.renew(1).await.expect("renew"));
     let after = a.cluster().await.expect("view").expires_at_ms.expect("expiry");
     assert!(after > before, "renewal moves the expiry: {before} -> {after}");
@@ -78,7 +81,10 @@ async fn an_expired_lease_is_taken_with_epoch_plus_one_and_the_old_holder_cannot
     assert!(asked.elapsed() >= Duration::from_millis(300), "taken before the lease could expire");
     assert!(!a.renew(1).await.expect("renew"), "the old holder's epoch is gone");
     let epochs = b.epochs(10).await.expect("epochs");
-    assert_eq!(epochs.iter().map(|epoch| (epoch.epoch, epoch.holder.as_str())).collect::<Vec<_>>(), [(2, "b"), (1, "a")]);
+    assert_eq!(
+        epochs.iter().map(|epoch| (epoch.epoch, epoch.holder.as_str())).collect::<Vec<_>>(),
+        [(2, "b"), (1, "a")]
+    );
     store.close().await;
     db.cleanup().await;
 }
@@ -104,7 +110,9 @@ async fn a_standby_takes_a_released_lease_through_its_keeper() {
     let (db, store) = postgres().await;
     let lease = Duration::from_secs(30);
     let (first, first_keeper) = Lease::start(&store, settings("first", lease)).expect("postgres");
-    assert!(eventually(Duration::from_secs(10), || async { matches!(first.role(), Role::Writer { epoch: 1, .. }) }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async { matches!(first.role(), Role::Writer { epoch: 1, .. }) }).await
+    );
     let (second, second_keeper) = Lease::start(&store, settings("second", lease)).expect("postgres");
     assert!(
         eventually(Duration::from_secs(10), || async {
@@ -115,7 +123,9 @@ async fn a_standby_takes_a_released_lease_through_its_keeper() {
     let released = Instant::now();
     first_keeper.release().await;
     assert_eq!(first.role(), Role::Standby { writer: None });
-    assert!(eventually(Duration::from_secs(10), || async { matches!(second.role(), Role::Writer { epoch: 2, .. }) }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async { matches!(second.role(), Role::Writer { epoch: 2, .. }) }).await
+    );
     println!("hand-over after release: {:?}", released.elapsed());
     second_keeper.release().await;
     store.close().await;
