@@ -214,7 +214,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         .context("cannot start the writer")?;
     match node.as_mut() {
         None => cluster::forget_realtime_connections(&writer).await?,
-        Some(node) => node.watch_takeovers(writer.clone()),
+        Some(node) => node.settle(writer.clone()).await?,
     }
 
     let (stop, stop_receiver) = watch::channel(false);

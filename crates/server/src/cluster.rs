@@ -52,13 +52,33 @@ impl Node {
         }
     }
 
-    /// Each time this node's writer starts serving under a new epoch, forgets the realtime
+    /// Waits until this node knows its part: the writer serving under its epoch (the first
+    /// request found the lease free: then the previous writer's sockets are forgotten before
+    /// this returns, as on one node), or a standby of a live writer, or `leader_lease` × 2
+    /// passed without either (the database is not answering: a standby for now). Then, each
+    /// time this node's writer starts serving under a new epoch, forgets the realtime
     /// connections the previous writer remembered (its sockets died with it, or live on
     /// another node whose presence is not forwarded yet).
-    pub fn watch_takeovers(&mut self, writer: WriterHandle) {
+    ///
+    /// # Errors
+    /// The writer refused to reset presence after this node became the writer.
+    pub async fn settle(&mut self, writer: WriterHandle) -> anyhow::Result<()> {
         let mut role = self.lease.watch();
+        let mut served = None;
+        {
+            let known = role.wait_for(|role| {
+                matches!(role, Role::Writer { serving: true, .. } | Role::Standby { writer: Some(_) })
+            });
+            if let Ok(Ok(known)) = tokio::time::timeout(self.lease.settings().lease * 2, known).await {
+                if let Role::Writer { epoch, .. } = *known {
+                    served = Some(epoch);
+                }
+            }
+        }
+        if served.is_some() {
+            forget_realtime_connections(&writer).await?;
+        }
         self.takeovers = Some(tokio::spawn(async move {
-            let mut served = None;
             loop {
                 let serving = match *role.borrow_and_update() {
                     Role::Writer { epoch, serving: true, .. } => Some(epoch),
@@ -76,6 +96,7 @@ impl Node {
                 }
             }
         }));
+        Ok(())
     }
 
     /// Graceful stop, after the writer has stopped: releases the lease (a standby listening

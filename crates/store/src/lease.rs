@@ -162,8 +162,11 @@ impl LeaseSql {
         &self.settings
     }
 
-    /// Takes the lease if it is free or expired on the database's clock: epoch + 1, the
-    /// grant logged in `writer_epochs`, this node's visit in `cluster_nodes`, one statement.
+    /// Takes the lease if it is free or expired on the database's clock, or held under this
+    /// node's own name (a restart of this node after a crash: the dead incarnation's epoch is
+    /// fenced by the new one, so it need not expire first): epoch + 1, the grant logged in
+    /// `writer_epochs`, this node's visit in `cluster_nodes`, one statement. The keeper asks
+    /// only while a standby, so a writer never takes over from itself while serving.
     ///
     /// A row locked by a batch in flight (`FOR SHARE`, `sql.rs`) is skipped, not waited
     /// for: a grant that waited would start its local deadline at the request, seconds
@@ -176,7 +179,7 @@ impl LeaseSql {
     pub async fn try_acquire(&self) -> Result<Acquire, StoreError> {
         let row = sqlx::query(
             "WITH free AS ( \
-               SELECT id FROM writer_lease WHERE id = 1 AND expires_at <= clock_timestamp() \
+               SELECT id FROM writer_lease WHERE id = 1 AND (expires_at <= clock_timestamp() OR holder = $1) \
                FOR UPDATE SKIP LOCKED), \
              taken AS ( \
                UPDATE writer_lease SET holder = $1, advertise_url = $2, epoch = epoch + 1, \
