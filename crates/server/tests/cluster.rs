@@ -238,7 +238,10 @@ fn ingest(cluster: &Cluster, ingester: u64, stop: Arc<AtomicBool>) -> tokio::tas
                     return;
                 }
                 let base = bases.lock().expect("the list")[node % NODES].clone();
-                let sent = client.post(format!("{base}/api/messages")).bearer_auth(&token).json(&body).send().await;
+                // A short timeout: a paused node must not hold an ingester for long (a message
+                // that timed out is sent again with the same id: ingestion is idempotent).
+                let request = client.post(format!("{base}/api/messages")).bearer_auth(&token).json(&body);
+                let sent = request.timeout(Duration::from_secs(1)).send().await;
                 match sent.map(|response| response.status().as_u16()) {
                     Ok(202) => {
                         acknowledged.lock().expect("the list").push((message_id, Instant::now(), base));
