@@ -11,10 +11,12 @@
 //! - `records`: the rows that represent the engine's current state of changed entities, and
 //!   loading them back;
 //! - `outbox`: each engine `Event` as the JSON object API.md describes;
-//! - `sql`: the only code that runs SQL, for both backends;
+//! - `lease`: the writer lease of a PostgreSQL cluster (which node may commit, under which
+//!   epoch), asked by the writer before every commit;
+//! - `sql`: the only code that runs the writer's SQL, for both backends;
 //! - `store`: connecting, migrating, and the reads the server needs beside the engine.
 //!
-//! Modules use each other one way only: `writer` → `store` → `sql` → `records` → `outbox`
+//! Modules use each other one way only: `writer` → `lease` → `store` → `sql` → `records` → `outbox`
 //! → `time`, where a module uses only modules to its right and the leaves `clock`, `error`
 //! and `metrics`; `testing` sits above them all.
 

@@ -648,9 +648,14 @@ impl WriterLoop {
                 error!(error = %failure, jobs = batch_size, "commit failed: the batch is answered unavailable and the engine is rebuilt from storage");
                 Metrics::add(&metrics.commits_failed, 1);
                 Metrics::add(&metrics.unavailable_answers, batch_size as u64);
-                let message = format!("commit failed: {failure}");
+                // Fenced: nothing was committed and this node is no writer any more; the caller
+                // hears that it reached a standby (503 either way).
+                let refusal = match failure {
+                    StoreError::Fenced { .. } => WriteError::Standby { writer: None },
+                    _ => WriteError::Unavailable(format!("commit failed: {failure}")),
+                };
                 for answer in answers {
-                    answer.send(Err(WriteError::Unavailable(message.clone())));
+                    answer.send(Err(refusal.clone()));
                 }
                 if let StoreError::Fenced { epoch } = failure {
                     warn!(epoch, "the writer lease is lost: the engine is dropped and this node is a standby");
