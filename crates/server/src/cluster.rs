@@ -109,6 +109,28 @@ impl Node {
     }
 }
 
+/// The lease's series for `/metrics`: whether this node writes, and the epoch it holds
+/// (0 on a standby). Nothing on SQLite.
+pub fn render_metrics(lease: Option<&Lease>, out: &mut String) {
+    let Some(lease) = lease else { return };
+    let epoch = match lease.role() {
+        Role::Writer { epoch, .. } if lease.is_serving_writer() => epoch,
+        _ => 0,
+    };
+    crate::prometheus::gauge(
+        out,
+        "switchboard_cluster_writer",
+        "1 while this node is the cluster's serving writer, 0 on a standby.",
+        u8::from(epoch > 0),
+    );
+    crate::prometheus::gauge(
+        out,
+        "switchboard_cluster_epoch",
+        "The writer-lease epoch this node serves under; 0 on a standby.",
+        epoch,
+    );
+}
+
 /// No realtime connection survives a restart or a takeover, whatever the database
 /// remembers: every moderator recorded as connected is marked gone now, which also gives each
 /// the whole `presence_timeout` to reconnect before the monitor disconnects it.

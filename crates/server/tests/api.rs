@@ -298,6 +298,9 @@ both_backends!(operations_routes, |db: Db| async move {
     let response = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics");
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
+    if cluster["mode"] == "cluster" {
+        assert!(text.contains("switchboard_cluster_writer 1\n") && text.contains("switchboard_cluster_epoch 1\n"));
+    }
     for series in [
         "switchboard_http_requests_total{method=\"PUT\",route=\"/api/moderators/{id}\",status=\"200\"} 1",
         "switchboard_commands_applied_total",

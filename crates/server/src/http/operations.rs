@@ -70,7 +70,8 @@ async fn health() -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state.writer, &state.realtime).await;
+    let mut text = state.metrics.render(&state.writer, &state.realtime).await;
+    crate::cluster::render_metrics(state.lease.as_ref(), &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
