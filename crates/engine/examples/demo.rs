@@ -53,7 +53,7 @@ impl Demo {
     fn message(&mut self, client: u64, profile: u64) {
         self.next_message_id += 1;
         self.run(Command::InboundMessage {
-            message_id: MessageId(self.next_message_id),
+            message_id: MessageId::Number(self.next_message_id),
             client_id: ClientId(client),
             profile_id: ProfileId(profile),
             body: Arc::from(format!("message #{} from client {client}", self.next_message_id)),

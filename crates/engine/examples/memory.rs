@@ -68,7 +68,7 @@ fn main() {
     let body: Arc<str> = Arc::from("Hello, are you there?");
     for id in 1..=clients {
         let command = Command::InboundMessage {
-            message_id: MessageId(id),
+            message_id: MessageId::Number(id),
             client_id: ClientId(id),
             profile_id: ProfileId(id % profiles + 1),
             body: body.clone(),

@@ -228,7 +228,13 @@ impl Engine {
         body: Arc<str>,
         sent_at: Timestamp,
     ) -> Result<Reply, Rejection> {
-        if let Some(&key) = self.messages.get(&message_id) {
+        let mut known = self.messages.get(&message_id).copied();
+        if known.is_none() && self.faulty(crate::Fault::MessageKeysAsNumbers) {
+            if let MessageId::Key(digits) = &message_id {
+                known = digits.as_str().parse().ok().and_then(|n| self.messages.get(&MessageId::Number(n)).copied());
+            }
+        }
+        if let Some(key) = known {
             return Ok(Reply::MessageAccepted {
                 message_id,
                 client_id: key.client_id,
@@ -243,10 +249,11 @@ impl Engine {
         let now = self.now;
         let key = ConversationKey { client_id, profile_id };
         self.clients.get_or_insert_with(client_id, || Client::new(client_id, String::new()));
-        self.messages.insert(message_id, key);
+        self.messages.insert(message_id.clone(), key);
         let conversation = self.conversations.get_or_insert_with(key, Conversation::default);
         conversation.inbound_messages += 1;
-        conversation.last_inbound = Some(MessageSummary { message_id, body, sent_at, received_at: now });
+        conversation.last_inbound =
+            Some(MessageSummary { message_id: message_id.clone(), body, sent_at, received_at: now });
         let started_waiting = conversation.waiting_since.is_none();
         let assigned_to = conversation.assigned_to;
         if started_waiting {

@@ -58,7 +58,8 @@ pub use crate::config::{Config, ConflictStrategy};
 pub use crate::conflict::Conflict;
 pub use crate::event::{Alert, AlertKind, AlertSubject, AssignReason, Channel, Event, ReleaseReason, Severity};
 pub use crate::ids::{
-    AlertId, ClientId, ConflictId, ConversationKey, FencingToken, MessageId, ModeratorId, ProfileId, Timestamp,
+    AlertId, ClientId, ConflictId, ConversationKey, FencingToken, InvalidMessageKey, MessageId, MessageKey,
+    ModeratorId, ProfileId, Timestamp,
 };
 pub use crate::model::{
     Assignment, Client, ClientLock, ClientLockSet, Conversation, LockReason, LockType, MessageSummary, Moderator,
@@ -106,6 +107,8 @@ pub(crate) enum Fault {
     ForgetWaitingOnRelease,
     /// Invariant 8 (durability): changes to moderators are not reported for storage.
     DropModeratorChanges,
+    /// Invariant 8 (idempotency): a string id of digits is taken for the integer it spells.
+    MessageKeysAsNumbers,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -314,8 +317,8 @@ impl Engine {
         self.conversations.iter()
     }
 
-    pub fn is_message_known(&self, message_id: MessageId) -> bool {
-        self.messages.contains_key(&message_id)
+    pub fn is_message_known(&self, message_id: &MessageId) -> bool {
+        self.messages.contains_key(message_id)
     }
 
     pub fn conflicts(&self) -> impl Iterator<Item = &Conflict> {

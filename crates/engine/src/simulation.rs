@@ -10,6 +10,10 @@
 //! that refusals are exercised too: a refused command, like a retried message, must leave
 //! the engine exactly as it was.
 //!
+//! Message ids come in both of the API's forms, integers and string keys (UUID-like,
+//! ULID-like, and the decimal twin of an integer id, which must count as another message),
+//! so that idempotency and its restore after a crash are exercised for each.
+//!
 //! Everything is derived from the seed, so a failing seed replays exactly.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -17,10 +21,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::command::{Command, PriorityActor};
+use crate::command::{Command, PriorityActor, Reply};
 use crate::conflict::Conflict;
 use crate::event::{Event, ReleaseReason};
-use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
+use crate::ids::{ClientId, ConflictId, ConversationKey, MessageId, MessageKey, ModeratorId, ProfileId, Timestamp};
 use crate::model::{Client, Conversation, Moderator, ModeratorState, Profile};
 use crate::rng::SeededRng;
 use crate::stored::{EngineMeta, RestoredState};
@@ -136,6 +140,8 @@ pub struct Simulation {
     now: Timestamp,
     start: Timestamp,
     next_message_id: u64,
+    /// The last command built carries a message id never sent before.
+    fresh_message_sent: bool,
     /// The newest acknowledged inbound message of each conversation, by arrival.
     latest_inbound: BTreeMap<ConversationKey, Timestamp>,
     acknowledged: Vec<MessageId>,
@@ -176,7 +182,7 @@ impl Shadow {
         store(&mut self.clients, &changes.clients, |id| engine.client(id).cloned());
         store(&mut self.conversations, &changes.conversations, |key| engine.conversation(key).cloned());
         store(&mut self.conflicts, &changes.conflicts, |id| engine.conflicts().find(|c| c.conflict_id == id).cloned());
-        self.messages.extend(changes.messages.iter().copied());
+        self.messages.extend(changes.messages.iter().cloned());
         if changes.meta_changed {
             self.meta = engine.meta();
         }
@@ -220,7 +226,7 @@ impl Shadow {
             profiles: self.profiles.values().cloned().collect(),
             clients: self.clients.values().cloned().collect(),
             conversations: self.conversations.iter().map(|(key, c)| (*key, c.clone())).collect(),
-            messages: self.messages.iter().map(|(id, key)| (*id, *key)).collect(),
+            messages: self.messages.iter().map(|(id, key)| (id.clone(), *key)).collect(),
             conflicts: self.conflicts.values().cloned().collect(),
             meta: self.meta.clone(),
         }
@@ -263,6 +269,7 @@ impl Simulation {
             now: start,
             start,
             next_message_id: 1,
+            fresh_message_sent: false,
             latest_inbound: BTreeMap::new(),
             acknowledged: Vec::new(),
             last_balanced: BTreeMap::new(),
@@ -303,8 +310,9 @@ impl Simulation {
             self.random_command()
         };
         self.remember(&command);
+        let fresh_message = std::mem::take(&mut self.fresh_message_sent);
         let duplicate =
-            matches!(&command, Command::InboundMessage { message_id, .. } if self.engine.is_message_known(*message_id));
+            matches!(&command, Command::InboundMessage { message_id, .. } if self.engine.is_message_known(message_id));
         let is_monitor = matches!(command, Command::RunMonitor);
 
         // Time-driven changes belong to no command; apply them first so that the comparison
@@ -330,11 +338,25 @@ impl Simulation {
         if duplicate {
             self.stats.duplicates += 1;
         }
+        if let (Ok(Reply::MessageAccepted { message_id, duplicate: answered, .. }), true) =
+            (&result, fresh_message || duplicate)
+        {
+            // Exact comparison: a fresh id (the key "41" after the integer 41 included) is a
+            // new message, and a known one is answered as the duplicate it is.
+            if *answered != duplicate || (fresh_message && duplicate) {
+                violations.push(Violation {
+                    invariant: 8,
+                    description: format!(
+                        "message {message_id:?} (fresh: {fresh_message}, known: {duplicate}) was answered duplicate: {answered}"
+                    ),
+                });
+            }
+        }
         if let (Ok(_), Command::InboundMessage { message_id, client_id, profile_id, .. }) = (&result, &command) {
             if !duplicate {
                 let key = ConversationKey { client_id: *client_id, profile_id: *profile_id };
                 self.latest_inbound.insert(key, self.engine.now());
-                self.acknowledged.push(*message_id);
+                self.acknowledged.push(message_id.clone());
             }
         }
         if is_monitor {
@@ -444,7 +466,7 @@ impl Simulation {
     /// answered after it or still waiting.
     fn check_messages(&self) -> Vec<Violation> {
         let mut violations = Vec::new();
-        if let Some(&message_id) = self.acknowledged.last() {
+        if let Some(message_id) = self.acknowledged.last() {
             if !self.engine.is_message_known(message_id) {
                 violations.push(Violation { invariant: 8, description: format!("message {message_id} was forgotten") });
             }
@@ -464,6 +486,35 @@ impl Simulation {
             }
         }
         violations
+    }
+
+    /// A message id never sent before: mostly integers, as most hosts send, and three in
+    /// eight string keys. The form follows from the counter and the key from the seed, with
+    /// no draw from `rng`, so every seed's history is otherwise the one it was before string
+    /// ids existed.
+    fn fresh_message_id(&mut self) -> MessageId {
+        self.next_message_id += 1;
+        self.fresh_message_sent = true;
+        let number = self.next_message_id;
+        let mut mix = SeededRng::new(self.seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (high, low) = (mix.next_u64(), mix.next_u64());
+        let key = match number % 8 {
+            // UUID-like.
+            3 => format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                high >> 32,
+                (high >> 16) & 0xffff,
+                high & 0xffff,
+                low >> 48,
+                low & 0xffff_ffff_ffff
+            ),
+            // The decimal twin of the integer id sent just before (`number - 1` is 4 mod 8).
+            5 => (number - 1).to_string(),
+            // ULID-like, with the rest of the alphabet.
+            7 => format!("01J{high:016X}.{:04x}_{}:-", low >> 48, number),
+            _ => return MessageId::Number(number),
+        };
+        MessageId::Key(MessageKey::parse(&key).expect("the simulation's keys are valid"))
     }
 
     fn any_moderator(&mut self) -> ModeratorId {
@@ -514,10 +565,9 @@ impl Simulation {
             0..=259 => {
                 let retry = self.rng.chance(5) && !self.acknowledged.is_empty();
                 let message_id = if retry {
-                    self.acknowledged[self.rng.below(self.acknowledged.len() as u64) as usize]
+                    self.acknowledged[self.rng.below(self.acknowledged.len() as u64) as usize].clone()
                 } else {
-                    self.next_message_id += 1;
-                    MessageId(self.next_message_id)
+                    self.fresh_message_id()
                 };
                 let (client_id, profile_id) = (self.any_client(), self.any_profile());
                 Command::InboundMessage {

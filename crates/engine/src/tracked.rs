@@ -7,6 +7,9 @@
 //! below, and each records its key. No rule can change an entity without it being noted:
 //! completeness is structural, not a discipline. A key written but then found absent (a
 //! `get_mut` on a missing key) is harmless: the writer finds nothing to store.
+//!
+//! Keys are `Clone`, not `Copy`: a message id may be a string (shared, so a clone is a
+//! reference count), while the integer ids clone as the copies they are.
 
 use std::collections::BTreeMap;
 use std::hash::Hash;
@@ -42,7 +45,7 @@ impl<M, K> Deref for Tracked<M, K> {
     }
 }
 
-impl<M, K: Ord + Copy> Tracked<M, K> {
+impl<M, K: Ord + Clone> Tracked<M, K> {
     /// Notes a write. A rule usually writes the same entity several times in a row (change a
     /// field, then refile it): only the first of such a run is recorded, which keeps the list
     /// `take_written` sorts short.
@@ -61,21 +64,21 @@ impl<M, K: Ord + Copy> Tracked<M, K> {
     }
 }
 
-impl<K: Ord + Copy, V> Tracked<BTreeMap<K, V>, K> {
+impl<K: Ord + Clone, V> Tracked<BTreeMap<K, V>, K> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.note(*key);
+        self.note(key.clone());
         self.map.get_mut(key)
     }
 
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note(key);
+        self.note(key.clone());
         self.map.insert(key, value)
     }
 }
 
-impl<K: Ord + Hash + Copy, V> Tracked<FxHashMap<K, V>, K> {
+impl<K: Ord + Hash + Clone, V> Tracked<FxHashMap<K, V>, K> {
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note(key);
+        self.note(key.clone());
         self.map.insert(key, value)
     }
 }

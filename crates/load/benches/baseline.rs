@@ -452,7 +452,7 @@ async fn run_switchboard(duration: Duration, steady: bool) -> f64 {
                 }
                 let (message_id, client_id, profile_id) = workload(n);
                 let command = Command::InboundMessage {
-                    message_id: MessageId(message_id as u64),
+                    message_id: MessageId::Number(message_id as u64),
                     client_id: ClientId(client_id as u64),
                     profile_id: ProfileId(profile_id as u64),
                     body: "hello, is anyone there?".into(),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -62,6 +62,17 @@ impl ApiError {
         }
     }
 }
+
+/// The routes `router` serves, as `(method, path, what it does)`, for the embedder's API
+/// description (Switchboard's `/openapi.json`); a test checks that each one is routed.
+pub const HTTP_API_ROUTES: &[(Method, &str, &str)] = &[
+    (Method::POST, "/apps/{app_id}/events", "Pusher: publish an event on up to 100 channels"),
+    (Method::POST, "/apps/{app_id}/batch_events", "Pusher: publish up to 10 events"),
+    (Method::GET, "/apps/{app_id}/channels", "Pusher: occupied channels (filter_by_prefix, info=user_count)"),
+    (Method::GET, "/apps/{app_id}/channels/{channel_name}", "Pusher: one channel's occupancy and counts"),
+    (Method::GET, "/apps/{app_id}/channels/{channel_name}/users", "Pusher: the users of a presence channel"),
+    (Method::POST, "/apps/{app_id}/users/{user_id}/terminate_connections", "Pusher: close a user's connections"),
+];
 
 /// The routes, ready to merge into the embedder's router.
 pub(crate) fn router<State>(shared: Arc<Shared>) -> Router<State>

@@ -72,6 +72,7 @@ pub use channel_name::{
 pub use clock::{Clock, SystemClock};
 pub use config::{ConfigError, PusherConfig};
 pub use hooks::{SubscriptionChange, SubscriptionHook, UnsubscribeCause};
+pub use http_api::HTTP_API_ROUTES;
 pub use realtime::{InvalidCloseCode, Realtime, RealtimeBuilder};
 pub use shared::ReservedChannels;
 pub use signature::{hex_hmac, sign_presence_channel, sign_private_channel};

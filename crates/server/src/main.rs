@@ -51,9 +51,13 @@ fn init_logging() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Commands::Serve);
     if let Commands::Keys = command {
-        println!("{:<28} {:<24} meaning", "key (env SWITCHBOARD_<KEY>)", "default");
+        let heading = "key (env SWITCHBOARD_<KEY>)";
+        let key_width = KEYS.iter().map(|(key, _, _)| key.len()).chain([heading.len()]).max().unwrap_or(0);
+        let default_width =
+            KEYS.iter().map(|(_, default, _)| default.len()).chain(["default".len()]).max().unwrap_or(0);
+        println!("{heading:<key_width$} {:<default_width$} meaning", "default");
         for (key, default, help) in KEYS {
-            println!("{key:<28} {default:<24} {help}");
+            println!("{key:<key_width$} {default:<default_width$} {help}");
         }
         return Ok(());
     }

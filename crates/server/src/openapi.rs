@@ -57,6 +57,17 @@ fn name() -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": 200, "description": "no control characters"})
 }
 
+/// API.md contract v2: an integer or a string id, echoed in the form given.
+fn message_id() -> Value {
+    json!({
+        "description": "the platform's id, echoed in the form given; idempotency compares it exactly (5 and \"5\" differ)",
+        "oneOf": [
+            {"type": "integer", "format": "int64", "minimum": 1},
+            {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:-]+$"},
+        ],
+    })
+}
+
 fn body() -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": 10000})
 }
@@ -76,7 +87,7 @@ fn schemas() -> Map<String, Value> {
     schemas.insert(
         "InboundMessageInput".into(),
         object(
-            json!({"message_id": id(), "client_id": id(), "profile_id": id(), "body": body(),
+            json!({"message_id": message_id(), "client_id": id(), "profile_id": id(), "body": body(),
                    "sent_at": {"type": "string", "format": "date-time"}}),
             &["message_id", "client_id", "profile_id", "body"],
         ),

@@ -24,32 +24,6 @@ pub const SUPERVISORS_CHANNEL: &str = "private-supervisors";
 const MODERATOR_PREFIX: &str = "private-moderator.";
 const PROFILE_PREFIX: &str = "private-profile.";
 
-/// The Pusher HTTP API, served by `switchboard-pusher` and documented in `/openapi.json`.
-pub const HTTP_API_ROUTES: &[(axum::http::Method, &str, &str)] = &[
-    (axum::http::Method::POST, "/apps/{app_id}/events", "Pusher HTTP API: publish an event on up to 100 channels"),
-    (axum::http::Method::POST, "/apps/{app_id}/batch_events", "Pusher HTTP API: publish up to 10 events"),
-    (
-        axum::http::Method::GET,
-        "/apps/{app_id}/channels",
-        "Pusher HTTP API: occupied channels (filter_by_prefix, info=user_count)",
-    ),
-    (
-        axum::http::Method::GET,
-        "/apps/{app_id}/channels/{channel_name}",
-        "Pusher HTTP API: one channel's occupied, subscription_count, user_count",
-    ),
-    (
-        axum::http::Method::GET,
-        "/apps/{app_id}/channels/{channel_name}/users",
-        "Pusher HTTP API: the users of a presence channel",
-    ),
-    (
-        axum::http::Method::POST,
-        "/apps/{app_id}/users/{user_id}/terminate_connections",
-        "Pusher HTTP API: close every connection of a presence user",
-    ),
-];
-
 /// Whether `channel` is one of Switchboard's own: `private-moderator.*`,
 /// `private-profile.*` or `private-supervisors`.
 #[must_use]

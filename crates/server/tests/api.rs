@@ -81,6 +81,61 @@ both_backends!(platform_routes, |db: Db| async move {
     app.stop().await;
 });
 
+// API.md contract v2: a message id is a positive integer or a string of 1-128 characters
+// from [A-Za-z0-9._:-], echoed in the form given, compared exactly, and kept across a restart.
+both_backends!(string_message_ids, |db: Db| async move {
+    const UUID: &str = "550e8400-e29b-41d4-a716-446655440000";
+    const ULID: &str = "01J9ZQ3W5X6Y7Z8A9B0C1D2E3F";
+    let mut app = TestApp::start(db).await;
+    app.directory(&[1], &[10]).await;
+    let accepted = app.inbound(5, 101, 10).await;
+    assert_eq!((accepted["message_id"].clone(), accepted["duplicate"].clone()), (json!(5), json!(false)));
+    let accepted = app.inbound("5", 101, 10).await;
+    assert_eq!(accepted["message_id"], json!("5"), "a string stays a string: {accepted}");
+    assert_eq!(accepted["duplicate"], false, "\"5\" after 5 is another message");
+    assert_eq!(accepted["conversation"]["last_message"]["message_id"], json!("5"));
+    let accepted = app.inbound(UUID, 101, 10).await;
+    assert_eq!((accepted["message_id"].clone(), accepted["duplicate"].clone()), (json!(UUID), json!(false)));
+    let before = app.state().await;
+    for (again, message_id) in [(json!("5"), json!("5")), (json!(5), json!(5)), (json!(UUID), json!(UUID))] {
+        let duplicate = app.inbound(again, 101, 10).await;
+        assert_eq!(duplicate["duplicate"], true, "{duplicate}");
+        assert_eq!(duplicate["message_id"], message_id, "the duplicate echoes the form given");
+    }
+    assert_eq!(app.state().await, before, "duplicates change nothing");
+
+    // Every view echoes each id in its form: the console's profiles, the conversation's history.
+    app.connect(1).await;
+    let (code, profiles) = app.moderator(1, "GET", "/moderateur/profiles", None).await;
+    assert_eq!(code, 200, "{profiles}");
+    assert_eq!(profiles["profiles"][0]["conversations"][0]["last_message"]["message_id"], json!(UUID));
+    let history = |conversation: &Value| -> Vec<Value> {
+        conversation["messages"]
+            .as_array()
+            .map(|m| m.iter().map(|m| m["message_id"].clone()).collect())
+            .unwrap_or_default()
+    };
+    let (code, conversation) = app.moderator(1, "GET", "/moderateur/conversations/101/10", None).await;
+    assert_eq!(code, 200, "{conversation}");
+    assert_eq!(history(&conversation), vec![json!(5), json!("5"), json!(UUID)]);
+
+    // The idempotency of every form is rebuilt from the database after a restart.
+    let accepted = app.inbound(ULID, 102, 10).await;
+    assert_eq!(accepted["duplicate"], false);
+    app.restart().await;
+    for (again, message_id) in [(json!("5"), json!("5")), (json!(5), json!(5)), (json!(ULID), json!(ULID))] {
+        let client = if message_id == json!(ULID) { 102 } else { 101 };
+        let duplicate = app.inbound(again, client, 10).await;
+        assert_eq!(duplicate["duplicate"], true, "after the restart: {duplicate}");
+        assert_eq!(duplicate["message_id"], message_id);
+    }
+    let (_, conversation) = app.moderator(1, "GET", "/moderateur/conversations/102/10", None).await;
+    assert_eq!(history(&conversation), vec![json!(ULID)]);
+    let accepted = app.inbound("6", 101, 10).await;
+    assert_eq!((accepted["message_id"].clone(), accepted["duplicate"].clone()), (json!("6"), json!(false)));
+    app.stop().await;
+});
+
 both_backends!(moderator_routes, |db: Db| async move {
     // A window longer than the test, so that moderator 2's connection below collides with
     // moderator 1's whatever the machine's speed.

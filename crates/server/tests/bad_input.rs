@@ -19,6 +19,8 @@ enum Role {
 #[derive(Clone, Copy)]
 enum Field {
     Id,
+    /// A positive integer or a string of 1-128 characters from `[A-Za-z0-9._:-]`.
+    MessageId,
     Name,
     Body,
     Bool,
@@ -69,7 +71,7 @@ fn routes() -> Vec<Route> {
             role: Platform,
             body: Some((
                 json!({"message_id": 900, "client_id": 100, "profile_id": 10, "body": "b", "sent_at": "2024-01-01T00:00:00Z"}),
-                &[("message_id", Id), ("client_id", Id), ("profile_id", Id), ("body", Body), ("sent_at", Time)],
+                &[("message_id", MessageId), ("client_id", Id), ("profile_id", Id), ("body", Body), ("sent_at", Time)],
             )),
             optional: &["sent_at"],
         },
@@ -231,6 +233,11 @@ fn bad_values(field: Field) -> Vec<Value> {
             common.extend(strings);
             common.push(json!(true));
         }
+        Field::MessageId => {
+            common.extend(numbers);
+            common.extend(strings.into_iter().filter(|s| s != &json!("1")));
+            common.extend(bad_message_ids());
+        }
         Field::Name => {
             common.extend(strings.into_iter().filter(|s| s != &json!("1") && s != &json!("🦀")));
             common.extend([json!("é".repeat(201)), json!("line\nbreak"), json!("tab\there"), json!(42), json!(false)]);
@@ -285,6 +292,33 @@ fn bad_values(field: Field) -> Vec<Value> {
         }
     }
     common
+}
+
+/// Message ids API.md refuses: neither a positive integer nor a string of 1-128 characters
+/// from `[A-Za-z0-9._:-]`.
+fn bad_message_ids() -> Vec<Value> {
+    vec![
+        json!(""),
+        json!("a".repeat(129)),
+        json!("a b"),
+        json!(" 5"),
+        json!("a/b"),
+        json!("é"),
+        json!("50%"),
+        json!("id\n"),
+        json!("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F🦀"),
+        json!(0),
+        json!(-1),
+        json!(-5),
+        json!(1.5),
+        json!(5.0),
+        json!(true),
+        json!(false),
+        Value::Null,
+        json!({"id": 5}),
+        json!(["5"]),
+        json!(9_223_372_036_854_775_808_u64),
+    ]
 }
 
 /// A small deterministic generator, so a failure replays.
@@ -631,4 +665,36 @@ async fn bad_requests_are_refused_and_change_nothing_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_and_change_nothing_postgres() {
     run(Db::Postgres).await;
+}
+
+/// Each bad message id alone, in an otherwise valid message: 422 `invalid_request` with a
+/// message about the message id, and nothing stored.
+async fn bad_message_ids_are_refused(db: Db) {
+    let app = TestApp::start(db).await;
+    app.directory(&[1], &[10]).await;
+    app.inbound("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F", 100, 10).await;
+    app.connect(1).await;
+    let (_, conversation_before) = app.moderator(1, "GET", "/moderateur/conversations/100/10", None).await;
+    let before = app.state().await;
+    for message_id in bad_message_ids() {
+        let body = json!({"message_id": message_id, "client_id": 100, "profile_id": 10, "body": "hi"});
+        let (status, answer) = app.call("POST", "/api/messages", Some(&app.platform), Some(body)).await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!((status, common::error_code(&answer)), (422, "invalid_request"), "{message_id}: {answer}");
+        assert!(message.contains("message_id") || message.contains("message id"), "{message_id}: {message}");
+    }
+    assert_eq!(app.state().await, before, "the state changed");
+    let (_, conversation_after) = app.moderator(1, "GET", "/moderateur/conversations/100/10", None).await;
+    assert_eq!(conversation_before, conversation_after, "a message was stored");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_message_ids_are_refused_sqlite() {
+    bad_message_ids_are_refused(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_message_ids_are_refused_postgres() {
+    bad_message_ids_are_refused(Db::Postgres).await;
 }

@@ -4,12 +4,16 @@
 //! screenshots of `docs/screenshots/`: into a temporary directory, or over the committed ones
 //! with `SWITCHBOARD_UPDATE_SCREENSHOTS=1` (so that running the tests leaves the tree clean).
 //!
+//! A second scenario, `tests/browser/presence.e2e.mjs`, keeps the console working beside a
+//! host presence channel: joined on the console's own connection and from the host's own
+//! page (Laravel Echo) in a second tab, with the host's channel auth.
+//!
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`), Node.js 20.19+ and
 //! `npm ci --prefix crates/server/tests/browser`; fails, never skips, without them.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,6 +25,9 @@ use tokio::process::Command;
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// A safety net against a hung browser, not a synchronisation: every step polls with its own deadline.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+/// One Chromium at a time: the scenarios poll with deadlines, and two browsers on a small
+/// machine would only make each slower.
+static CHROMIUM_RUNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Short enough for the test, long enough that the steps before the monitor run fit in it.
 const INACTIVITY_THRESHOLD: Duration = Duration::from_secs(4);
 
@@ -28,7 +35,7 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn require_tools(scripts: &std::path::Path) {
+fn require_tools(scripts: &Path) {
     assert!(
         std::path::Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: install Debian's Chromium with `apt-get update && apt-get install -y chromium`"
@@ -38,45 +45,22 @@ fn require_tools(scripts: &std::path::Path) {
         _ => panic!("`node` is not on PATH: install Node.js 20.19+"),
     }
     assert!(
-        scripts.join("node_modules").join("playwright-core").join("package.json").exists(),
-        "playwright-core is missing: run `npm ci --prefix crates/server/tests/browser`"
+        ["playwright-core", "pusher-js", "laravel-echo"].iter().all(|package| scripts
+            .join("node_modules")
+            .join(package)
+            .join("package.json")
+            .exists()),
+        "playwright-core, pusher-js or laravel-echo is missing: run `npm ci --prefix crates/server/tests/browser`"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_and_dashboard_in_chromium() {
+/// Runs `script` (in `tests/browser/`) with `settings` in `SWITCHBOARD_E2E`, printing its
+/// steps; fails with its transcript unless it ends with "step: all passed".
+async fn run_scenario(script: &str, settings: &serde_json::Value) {
     let scripts = manifest_dir().join("tests").join("browser");
     require_tools(&scripts);
-    let app = TestApp::start_live(Db::Sqlite, |settings| {
-        settings.engine.inactivity_threshold = INACTIVITY_THRESHOLD;
-        settings.engine.conflict_window = Duration::from_secs(3);
-        settings.engine.response_alert = Duration::from_secs(3);
-        settings.engine.orphan_alert_after = Duration::from_secs(3);
-        // Balancing would move profiles at the monitor run the test makes: keep it for the button.
-        settings.engine.imbalance_threshold = 50;
-        // One profile each: a profile nobody can take stays visibly orphan for the dashboard.
-        settings.engine.max_profiles_per_moderator = 1;
-    })
-    .await;
-    let moderators: serde_json::Map<String, serde_json::Value> =
-        (1..=6).map(|id| (id.to_string(), json!(app.moderator_token(id)))).collect();
-    let scratch = tempfile::tempdir().expect("a temporary directory for the screenshots");
-    let screenshots = if std::env::var_os("SWITCHBOARD_UPDATE_SCREENSHOTS").is_some() {
-        manifest_dir().join("../../docs/screenshots")
-    } else {
-        scratch.path().to_path_buf()
-    };
-    let settings = json!({
-        "base": app.base,
-        "platform": app.platform,
-        "supervisor": app.supervisor,
-        "moderators": moderators,
-        "screenshots": screenshots,
-        "inactivity_threshold_ms": INACTIVITY_THRESHOLD.as_millis() as u64,
-    });
-
     let mut child = Command::new("node")
-        .arg("console.e2e.mjs")
+        .arg(script)
         .current_dir(&scripts)
         .env("SWITCHBOARD_E2E", settings.to_string())
         .stdin(Stdio::null())
@@ -109,15 +93,68 @@ async fn console_and_dashboard_in_chromium() {
         Ok(status) => status.expect("node ran"),
         Err(_) => {
             let _ = child.kill().await;
-            panic!("the browser test hung for {RUN_TIMEOUT:?}; last steps:\n{}", transcript.join("\n"));
+            panic!("{script} hung for {RUN_TIMEOUT:?}; last steps:\n{}", transcript.join("\n"));
         }
     };
     let errors = stderr_task.await.unwrap_or_default();
     assert!(
         status.success() && transcript.last().is_some_and(|line| line == "step: all passed"),
-        "the browser test failed ({status}):\n{}\n{errors}",
+        "{script} failed ({status}):\n{}\n{errors}",
         transcript.join("\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_and_dashboard_in_chromium() {
+    require_tools(&manifest_dir().join("tests").join("browser"));
+    let _one_browser = CHROMIUM_RUNS.lock().await;
+    let app = TestApp::start_live(Db::Sqlite, |settings| {
+        settings.engine.inactivity_threshold = INACTIVITY_THRESHOLD;
+        settings.engine.conflict_window = Duration::from_secs(3);
+        settings.engine.response_alert = Duration::from_secs(3);
+        settings.engine.orphan_alert_after = Duration::from_secs(3);
+        // Balancing would move profiles at the monitor run the test makes: keep it for the button.
+        settings.engine.imbalance_threshold = 50;
+        // One profile each: a profile nobody can take stays visibly orphan for the dashboard.
+        settings.engine.max_profiles_per_moderator = 1;
+    })
+    .await;
+    let moderators: serde_json::Map<String, serde_json::Value> =
+        (1..=6).map(|id| (id.to_string(), json!(app.moderator_token(id)))).collect();
+    let scratch = tempfile::tempdir().expect("a temporary directory for the screenshots");
+    let screenshots = if std::env::var_os("SWITCHBOARD_UPDATE_SCREENSHOTS").is_some() {
+        manifest_dir().join("../../docs/screenshots")
+    } else {
+        scratch.path().to_path_buf()
+    };
+    let settings = json!({
+        "base": app.base,
+        "platform": app.platform,
+        "supervisor": app.supervisor,
+        "moderators": moderators,
+        "screenshots": screenshots,
+        "inactivity_threshold_ms": INACTIVITY_THRESHOLD.as_millis() as u64,
+    });
+
+    run_scenario("console.e2e.mjs", &settings).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_beside_a_host_presence_channel_in_chromium() {
+    require_tools(&manifest_dir().join("tests").join("browser"));
+    let _one_browser = CHROMIUM_RUNS.lock().await;
+    let app = TestApp::start_live(Db::Sqlite, |_| {}).await;
+    let credentials = &app.server().credentials;
+    let settings = json!({
+        "base": app.base,
+        "platform": app.platform,
+        "moderator": app.moderator_token(1),
+        "app_id": credentials.pusher_app_id,
+        "app_key": credentials.pusher_app_key,
+        "app_secret": credentials.pusher_app_secret,
+    });
+    run_scenario("presence.e2e.mjs", &settings).await;
     app.stop().await;
 }
 

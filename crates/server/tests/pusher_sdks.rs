@@ -9,6 +9,8 @@
 //! Needs `node`, `npm ci --prefix crates/server/tests/sdk` and `pip install pusher==3.3.4`;
 //! fails, never skips, without.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -83,16 +85,8 @@ async fn official_sdks_and_echo_work_against_the_binary() {
     let host_port = free_port();
     let mut switchboard = start_switchboard(&database_url, port, host_port).await;
 
-    let mut host = Command::new("node")
-        .arg("host.mjs")
-        .args([port.to_string(), host_port.to_string(), APP_ID.to_owned(), APP_KEY.to_owned(), APP_SECRET.to_owned()])
-        .current_dir(sdk_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start node: {error}; {INSTALL_HINT}"));
+    let args = [port.to_string(), host_port.to_string(), APP_ID.to_owned(), APP_KEY.to_owned(), APP_SECRET.to_owned()];
+    let mut host = common::spawn_node(&sdk_dir(), "host.mjs", args, INSTALL_HINT);
     let mut stdin = host.stdin.take().expect("stdin");
     let mut lines = BufReader::new(host.stdout.take().expect("stdout")).lines();
     let mut steps = Vec::new();

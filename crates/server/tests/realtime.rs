@@ -7,13 +7,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Db, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// A safety net against a hung client, not a synchronisation: every step is awaited.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -57,19 +56,12 @@ impl Client {
             );
         }
         let key = app.server().credentials.pusher_app_key.clone();
-        let mut command = Command::new("node");
-        command.arg("client.mjs").arg(app.server().addr.port().to_string()).arg(key).arg(token);
+        let port = app.server().addr.port().to_string();
+        let mut args = vec![port.as_str(), key.as_str(), token];
         if bare {
-            command.arg("bare");
+            args.push("bare");
         }
-        let mut child = command
-            .current_dir(scripts())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start node: {error}; {INSTALL_HINT}"));
+        let mut child = common::spawn_node(&scripts(), "client.mjs", args, INSTALL_HINT);
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let mut client =
@@ -208,10 +200,11 @@ async fn echo_clients_receive_every_event_after_its_cause() {
     assert!(has_fields(&data, &["locked", "lock_type", "moderator_id", "duration_seconds", "expires_at"]), "{data}");
 
     // A client writes: the conversation goes to the holder.
-    app.inbound(1, 100, 10).await;
+    // Its id is a string (API.md contract v2): the event carries it as a string.
+    app.inbound("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F", 100, 10).await;
     let data = one.event("ConversationAssigned", |d| d["client_id"] == 100).await;
     assert_eq!(data["profile_id"], 10);
-    assert!(data.get("message").is_some(), "{data}");
+    assert_eq!(data["message"]["message_id"], "01J9ZQ3W5X6Y7Z8A9B0C1D2E3F", "{data}");
 
     // A second profile appears: the queue head (2) gets it; the same client writes to it and
     // is blocked by moderator 1's lock.

@@ -10,7 +10,7 @@
 // are not replayed by the protocol.
 
 import { ApiError, describeError } from './api.js';
-import { createChanges, createNotices } from './store.js';
+import { createChanges, createNotices, endSession } from './store.js';
 import { followChannels } from './realtime.js';
 
 /** Events on `private-moderator.{id}`. */
@@ -492,9 +492,7 @@ export function createModeratorStore({ api, realtime, moderatorId, now = () => D
   }
 
   function signOut(reason) {
-    state.signedOut = reason || 'Signed out.';
-    realtime.disconnect();
-    changed();
+    endSession(state, changed, realtime, reason);
   }
 
   return {

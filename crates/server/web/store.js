@@ -2,7 +2,7 @@
 // view that the state changed, once per turn however many changes were made, and the
 // messages for the person (errors, confirmations): a short list, the oldest dropped first,
 // info notices dismissed after a while, a keyed notice replaced by the next one with the same
-// key (so "storage unavailable" is said once). No DOM: the views render `state.notices` with
+// key (so "storage unavailable" is said once), and the end of a session. No DOM: the views render `state.notices` with
 // `renderNotices` from dom.js.
 
 /**
@@ -66,4 +66,11 @@ export function createNotices(state, changed, { nextId, timers = globalThis } = 
   }
 
   return { notify, dismiss, clear };
+}
+
+/** Ends the session: records why for the view (`state.signedOut`), closes the realtime connection. */
+export function endSession(state, changed, realtime, reason) {
+  state.signedOut = reason || 'Signed out.';
+  realtime.disconnect();
+  changed();
 }

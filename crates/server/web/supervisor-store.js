@@ -15,7 +15,7 @@
 // at once, since events sent while offline are not replayed.
 
 import { ApiError, describeError } from './api.js';
-import { createChanges, createNotices } from './store.js';
+import { createChanges, createNotices, endSession } from './store.js';
 import { followChannels } from './realtime.js';
 
 /** Rows per page of each table. */
@@ -397,12 +397,10 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   }
 
   function signOut(reason) {
-    state.signedOut = reason || 'Signed out.';
     timers.clearInterval(resyncTimer);
     timers.clearTimeout(eventTimer);
     timers.clearTimeout(retryTimer);
-    realtime.disconnect();
-    changed();
+    endSession(state, changed, realtime, reason);
   }
 
   return {

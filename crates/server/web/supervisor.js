@@ -377,8 +377,14 @@ function onTypingPause(input, action) {
 onTypingPause($('moderators-q'), (q) => store && store.setModeratorsView({ q }));
 onTypingPause($('profiles-q'), (q) => store && store.setProfilesView({ q }));
 onTypingPause($('pin-q'), (q) => store && store.searchPicker(q));
-$('moderators-state').addEventListener('change', (event) => store && store.setModeratorsView({ states: event.target.value ? [event.target.value] : [] }));
-$('profiles-status').addEventListener('change', (event) => store && store.setProfilesView({ statuses: event.target.value ? [event.target.value] : [] }));
+// The filters offer exactly the values the store (and the server) know.
+for (const [select, values, choose] of [
+  ['moderators-state', MODERATOR_STATES, (value) => store.setModeratorsView({ states: value ? [value] : [] })],
+  ['profiles-status', PROFILE_STATUSES, (value) => store.setProfilesView({ statuses: value ? [value] : [] })],
+]) {
+  render($(select), h('option', { value: '' }, 'all'), values.map((value) => h('option', { value }, value)));
+  $(select).addEventListener('change', (event) => store && choose(event.target.value));
+}
 for (const form of ['moderators-tools', 'profiles-tools']) $(form).addEventListener('submit', (event) => event.preventDefault());
 $('pin-picker').addEventListener('submit', (event) => {
   event.preventDefault();

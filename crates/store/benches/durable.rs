@@ -134,7 +134,7 @@ async fn measure(url: &str, backend: &'static str, batch: usize, first_message_i
             while !stop.load(Ordering::Relaxed) {
                 let message_id = next.fetch_add(1, Ordering::Relaxed);
                 let command = Command::InboundMessage {
-                    message_id: MessageId(message_id),
+                    message_id: MessageId::Number(message_id),
                     client_id: ClientId(1 + message_id % CLIENTS),
                     profile_id: ProfileId(1 + message_id % PROFILES),
                     body: "hello, is anyone there?".into(),

@@ -40,7 +40,7 @@ pub use crate::lease::{
     Acquire, ClusterView, EpochRecord, Lease, LeaseKeeper, LeaseSettings, LeaseSql, NodeSeen, Role, LEASE_CHANNEL,
 };
 pub use crate::metrics::{Histogram, WriterMetrics};
-pub use crate::outbox::{encode_event, OutboxEvent};
+pub use crate::outbox::{encode_event, message_id_json, OutboxEvent};
 pub use crate::records::Direction;
 #[cfg(feature = "testing")]
 pub use crate::store::Backend;

@@ -2,11 +2,11 @@
 //! change and the `OutboxEvent` the sink receives after COMMIT.
 //!
 //! `data` is the JSON object of API.md's event table: snake_case field names, ids as
-//! numbers, times as RFC 3339 UTC strings, durations in whole seconds. One `match` over
+//! numbers (message ids as the platform gave them), times as RFC 3339 UTC strings, durations in whole seconds. One `match` over
 //! `Event` decides every field, so a new event cannot be stored without a decision here.
 
 use serde_json::{json, Value};
-use switchboard_engine::{Alert, AlertSubject, Event, MessageSummary, Timestamp};
+use switchboard_engine::{Alert, AlertSubject, Event, MessageId, MessageSummary, Timestamp};
 
 use crate::time::rfc3339;
 
@@ -49,9 +49,19 @@ fn optional_time(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, time)
 }
 
+/// A message id as API.md's JSON, in the form the platform gave it: an integer stays a
+/// number, a string stays a string. The one encoding of a message id, for events, replies,
+/// views and webhooks alike, so that no two places can disagree on it.
+pub fn message_id_json(message_id: &MessageId) -> Value {
+    match message_id {
+        MessageId::Number(number) => Value::from(*number),
+        MessageId::Key(key) => Value::from(key.as_str()),
+    }
+}
+
 fn message(summary: &MessageSummary) -> Value {
     json!({
-        "message_id": summary.message_id.0,
+        "message_id": message_id_json(&summary.message_id),
         "body": &*summary.body,
         "sent_at": time(summary.sent_at),
         "received_at": time(summary.received_at),
@@ -183,7 +193,7 @@ fn event_data(event: &Event) -> Value {
 mod tests {
     use std::time::Duration;
 
-    use switchboard_engine::{ModeratorId, ProfileId, ReleaseReason};
+    use switchboard_engine::{ClientId, MessageKey, ModeratorId, ProfileId, ReleaseReason};
 
     use super::*;
 
@@ -217,5 +227,26 @@ mod tests {
         assert_eq!(data["expires_at"], "1970-01-01T00:08:20.000Z");
         assert_eq!(data["duration_seconds"], 500);
         assert_eq!(data["lock_type"], "assignment");
+    }
+
+    #[test]
+    fn message_ids_are_echoed_in_the_form_given() {
+        let assigned = |message_id: MessageId| Event::ConversationAssigned {
+            moderator_id: ModeratorId(7),
+            client_id: ClientId(1),
+            profile_id: ProfileId(3),
+            message: Some(MessageSummary {
+                message_id,
+                body: "hi".into(),
+                sent_at: Timestamp(0),
+                received_at: Timestamp(0),
+            }),
+        };
+        let number = encode_event(&assigned(MessageId::Number(5))).2;
+        assert_eq!(number["message"]["message_id"], json!(5));
+        let key = MessageId::Key(MessageKey::parse("5").expect("a key"));
+        assert_eq!(encode_event(&assigned(key)).2["message"]["message_id"], json!("5"));
+        let ulid = MessageId::Key(MessageKey::parse("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F").expect("a key"));
+        assert_eq!(message_id_json(&ulid), json!("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F"));
     }
 }

@@ -12,10 +12,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, QueryBuilder};
-use switchboard_engine::{ClientId, ConversationKey, ModeratorId, ProfileId, Timestamp};
+use switchboard_engine::{ClientId, ConversationKey, MessageId, ModeratorId, ProfileId, Timestamp};
 
 use crate::error::StoreError;
-use crate::records::{id, timestamp, Direction, RowExt};
+use crate::records::{id, read_message_id, timestamp, Direction, RowExt};
 use crate::sql::{Conn, STATEMENT_CACHE_CAPACITY};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -66,8 +66,8 @@ pub struct Store {
 pub struct StoredMessage {
     /// Storage order within the whole database.
     pub id: i64,
-    /// The platform's id (inbound messages only).
-    pub platform_message_id: Option<u64>,
+    /// The platform's id, in the form it was given (inbound messages only).
+    pub platform_message_id: Option<MessageId>,
     pub client_id: ClientId,
     pub profile_id: ProfileId,
     pub direction: Direction,
@@ -129,6 +129,35 @@ impl Store {
         match &*self.pool {
             Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
             Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Applies only the migrations numbered up to `version`, read from this crate's source
+    /// tree (the same files `migrate` embeds, so their checksums match): a database as an
+    /// older release left it, for tests that upgrade one.
+    #[cfg(feature = "testing")]
+    pub async fn migrate_up_to(&self, version: i64) -> Result<(), StoreError> {
+        use sqlx::migrate::MigrateError;
+        let source = |error: std::io::Error| StoreError::Migrate(MigrateError::Source(Box::new(error)));
+        let backend = match &*self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        };
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+        let staged = tempfile::tempdir().map_err(source)?;
+        for entry in std::fs::read_dir(&all).map_err(source)? {
+            let entry = entry.map_err(source)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let number = name.split('_').next().and_then(|number| number.parse::<i64>().ok());
+            if number.is_some_and(|number| number <= version) {
+                std::fs::copy(entry.path(), staged.path().join(&name)).map_err(source)?;
+            }
+        }
+        let migrator = Migrator::new(staged.path()).await?;
+        match &*self.pool {
+            Pool::Sqlite(pool) => migrator.run(pool).await?,
+            Pool::Postgres(pool) => migrator.run(pool).await?,
         }
         Ok(())
     }
@@ -274,7 +303,7 @@ fn stored_message(row: &impl RowExt) -> Result<StoredMessage, StoreError> {
     };
     Ok(StoredMessage {
         id: row.int("id")?,
-        platform_message_id: row.opt_int("message_id")?.map(|value| value as u64),
+        platform_message_id: read_message_id(row, "messages", "message_id", "message_key")?,
         client_id: ClientId(row.int("client_id")? as u64),
         profile_id: ProfileId(row.int("profile_id")? as u64),
         direction,

@@ -433,7 +433,7 @@ fn message_row(command: &Command, message: Option<NewMessage>) -> Option<Message
                 None => (body.to_string(), *sent_at),
             };
             Some(MessageRow {
-                platform_message_id: Some(*message_id),
+                platform_message_id: Some(message_id.clone()),
                 client_id: *client_id,
                 profile_id: *profile_id,
                 direction: Direction::Inbound,
@@ -823,18 +823,18 @@ fn add_missing_inbound_rows(
         // Every stored inbound row is one of `accepted`: equal counts mean the same set.
         return;
     }
-    let stored: BTreeSet<MessageId> = messages.iter().filter_map(|m| m.platform_message_id).collect();
-    for &(message_id, key) in accepted {
-        if stored.contains(&message_id) {
+    let stored: BTreeSet<MessageId> = messages.iter().filter_map(|m| m.platform_message_id.clone()).collect();
+    for (message_id, key) in accepted {
+        if stored.contains(message_id) {
             continue;
         }
         let summary = engine
-            .conversation(key)
+            .conversation(*key)
             .and_then(|conversation| conversation.last_inbound.as_ref())
-            .filter(|summary| summary.message_id == message_id);
+            .filter(|summary| summary.message_id == *message_id);
         warn!(%message_id, "an accepted inbound message came without its row; storing what the engine knows");
         messages.push(MessageRow {
-            platform_message_id: Some(message_id),
+            platform_message_id: Some(message_id.clone()),
             client_id: key.client_id,
             profile_id: key.profile_id,
             direction: Direction::Inbound,

@@ -19,9 +19,10 @@ use Switchboard\Laravel\TokenMinter;
 use Symfony\Component\HttpKernel\Exception\AccessDeniedHttpException;
 
 /**
- * The `switchboard` broadcast driver as a host configures it. The service's Pusher HTTP
- * API does not exist yet (see the README), so publishes go to a stand-in that records
- * them; channel auth is compared with the real service's own `/broadcasting/auth`.
+ * The `switchboard` broadcast driver as a host configures it: the exact requests it
+ * publishes, recorded by a stand-in, and its channel auth, compared with the real
+ * service's own `/broadcasting/auth`. Publishing to the real service, and what a pusher-js
+ * subscriber then receives, is `BroadcastEndToEndTest`.
  */
 final class BroadcasterTest extends TestCase
 {

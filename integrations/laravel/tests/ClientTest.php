@@ -74,6 +74,28 @@ final class ClientTest extends TestCase
         $this->assertStringStartsWith('2026-01-01T00:00:00', $first['conversation']['last_message']['sent_at']);
     }
 
+    public function test_a_string_message_id_is_echoed_as_given_and_compared_exactly(): void
+    {
+        $client = $this->client();
+        [$clientId, $profileId] = $this->conversation($client);
+        $number = Service::freshId();
+        $ulid = sprintf('01J%023d', $number);
+
+        $asNumber = $client->sendMessage($number, $clientId, $profileId, 'Bonjour');
+        $asString = $client->sendMessage((string) $number, $clientId, $profileId, 'Bonjour');
+        $first = $client->sendMessage($ulid, $clientId, $profileId, 'Bonjour');
+        $retry = $client->sendMessage($ulid, $clientId, $profileId, 'Bonjour');
+
+        $this->assertSame($number, $asNumber['message_id']);
+        $this->assertSame((string) $number, $asString['message_id'], 'a numeric string stays a string');
+        $this->assertFalse($asString['duplicate'], 'the string "5" is another id than the integer 5');
+        $this->assertSame($ulid, $first['message_id']);
+        $this->assertFalse($first['duplicate']);
+        $this->assertTrue($retry['duplicate']);
+        $this->assertSame($ulid, $retry['conversation']['last_message']['message_id']);
+        $this->assertSame(3, $retry['conversation']['inbound_messages']);
+    }
+
     public function test_an_unknown_profile_is_an_invalid_request(): void
     {
         $client = $this->client();

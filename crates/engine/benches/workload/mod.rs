@@ -178,7 +178,7 @@ impl Workload {
         let favourite = client_id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(self.rng.below(3));
         let profile_id = ProfileId(favourite % self.profiles + 1);
         Command::InboundMessage {
-            message_id: MessageId(self.next_message_id),
+            message_id: MessageId::Number(self.next_message_id),
             client_id,
             profile_id,
             body: self.body.clone(),

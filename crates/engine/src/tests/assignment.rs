@@ -2,7 +2,7 @@
 //! conversation goes, anti-ping-pong; and idempotent ingestion (invariant 8).
 
 use super::*;
-use crate::{AssignReason, ReleaseReason};
+use crate::{AssignReason, MessageKey, ReleaseReason, RestoredState};
 
 #[test]
 fn a_freed_profile_goes_to_the_queue_head() {
@@ -154,7 +154,7 @@ fn a_retried_message_is_stored_once_and_changes_nothing() {
     world.engine.drain_events();
     let before = world.engine.clone();
     let reply = world.ok(Command::InboundMessage {
-        message_id,
+        message_id: message_id.clone(),
         client_id: ClientId(1),
         profile_id: ProfileId(1),
         body: Arc::from("retry"),
@@ -171,10 +171,49 @@ fn a_retried_message_is_stored_once_and_changes_nothing() {
 }
 
 #[test]
+fn string_message_ids_are_compared_exactly_and_survive_a_restore() {
+    let mut world = World::with(spec(), 1, 1, 1);
+    world.connect(1);
+    let key = |text: &str| MessageId::Key(MessageKey::parse(text).expect("a valid key"));
+    let accepted = |world: &mut World, message_id: MessageId| match world.message_with_id(message_id, 1, 1) {
+        Reply::MessageAccepted { duplicate, .. } => duplicate,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(!accepted(&mut world, MessageId::Number(5)));
+    assert!(!accepted(&mut world, key("5")), "the key \"5\" is not the integer 5");
+    assert!(!accepted(&mut world, key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F")));
+    assert!(accepted(&mut world, key("5")));
+    assert!(accepted(&mut world, MessageId::Number(5)));
+    let conversation_key = ConversationKey { client_id: ClientId(1), profile_id: ProfileId(1) };
+    let last = world.engine.conversation(conversation_key).and_then(|c| c.last_inbound.clone());
+    assert_eq!(last.map(|summary| summary.message_id), Some(key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F")));
+
+    // What a store keeps (the reported changes) rebuilds the idempotency of every form.
+    let changes = world.engine.take_changes();
+    let mut stored: Vec<MessageId> = changes.messages.iter().map(|(id, _)| id.clone()).collect();
+    stored.sort();
+    assert_eq!(stored, vec![MessageId::Number(5), key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F"), key("5")]);
+    let state = RestoredState {
+        moderators: world.engine.moderators().cloned().collect(),
+        profiles: world.engine.profiles().cloned().collect(),
+        clients: world.engine.clients().cloned().collect(),
+        conversations: world.engine.conversations().map(|(key, c)| (*key, c.clone())).collect(),
+        messages: changes.messages,
+        conflicts: Vec::new(),
+        meta: world.engine.meta(),
+    };
+    let (restored, _) = Engine::restore(world.engine.config().clone(), world.now, state);
+    world.engine = restored;
+    assert!(accepted(&mut world, key("5")));
+    assert!(accepted(&mut world, key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F")));
+    assert!(!accepted(&mut world, key("05")));
+}
+
+#[test]
 fn a_message_to_an_unknown_or_inactive_profile_is_refused_and_an_unknown_client_is_created() {
     let mut world = World::with(spec(), 0, 1, 0);
     let command = |profile| Command::InboundMessage {
-        message_id: MessageId(1),
+        message_id: MessageId::Number(1),
         client_id: ClientId(77),
         profile_id: ProfileId(profile),
         body: Arc::from("hi"),

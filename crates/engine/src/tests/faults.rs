@@ -76,3 +76,8 @@ fn forgetting_waiting_conversations_breaks_invariant_8() {
 fn not_reporting_changes_for_storage_breaks_invariant_8() {
     assert_caught(Fault::DropModeratorChanges, 8);
 }
+
+#[test]
+fn taking_a_key_of_digits_for_its_integer_breaks_invariant_8() {
+    assert_caught(Fault::MessageKeysAsNumbers, 8);
+}

@@ -99,15 +99,20 @@ impl World {
     /// Client `client` writes to profile `profile`; returns the message id.
     pub fn message(&mut self, client: u64, profile: u64) -> MessageId {
         self.next_message_id += 1;
-        let message_id = MessageId(self.next_message_id);
+        let message_id = MessageId::Number(self.next_message_id);
+        self.message_with_id(message_id.clone(), client, profile);
+        message_id
+    }
+
+    /// Client `client` writes to profile `profile` a message the platform numbered `message_id`.
+    pub fn message_with_id(&mut self, message_id: MessageId, client: u64, profile: u64) -> Reply {
         self.ok(Command::InboundMessage {
+            body: Arc::from(format!("message {message_id}")),
             message_id,
             client_id: ClientId(client),
             profile_id: ProfileId(profile),
-            body: Arc::from(format!("message {}", message_id.0)),
             sent_at: self.now,
-        });
-        message_id
+        })
     }
 
     pub fn typing(&mut self, moderator: u64, client: u64, profile: u64) -> Result<Reply, Rejection> {

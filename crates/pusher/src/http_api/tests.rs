@@ -235,3 +235,15 @@ async fn terminate_connections_closes_the_users_sockets() {
     assert_eq!(status, 200);
     assert_eq!(inbox.close.borrow().as_ref().map(|request| request.code), Some(TERMINATED));
 }
+
+#[tokio::test]
+async fn every_documented_route_is_routed() {
+    let shared = shared(|_| {});
+    for (method, path, _) in HTTP_API_ROUTES {
+        let path = path.replace("{app_id}", "42").replace("{channel_name}", "presence-room").replace("{user_id}", "7");
+        let request = HttpRequest::builder().method(method.clone()).uri(&path).body(Body::empty()).unwrap();
+        // Unsigned: the route answers Pusher's refusal, where an unrouted path would be a bare 404.
+        let (status, body) = call(&shared, request).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+    }
+}

@@ -1,11 +1,13 @@
 //! Request bodies: one strict type per route (unknown fields refused, exact types) and the
 //! value checks serde cannot express (ids in range, bounded strings, no control characters
-//! in names, timestamps). Nothing here talks to the engine.
+//! in names, timestamps, the two forms of a message id). Nothing here talks to the engine.
 
+use std::fmt;
 use std::time::UNIX_EPOCH;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use switchboard_engine::Timestamp;
+use switchboard_engine::{MessageId, MessageKey, Timestamp};
 
 use super::error::Error;
 
@@ -87,11 +89,78 @@ impl Validate for ProfileInput {
     }
 }
 
+/// What API.md allows for a message id, for serde's own "invalid type: ..., expected ..."
+/// (which names no field, so this does).
+const MESSAGE_ID_FORMS: &str = "a message id: a positive integer or a string of 1-128 characters from [A-Za-z0-9._:-]";
+
+/// A `message_id` as it came: a JSON integer or a JSON string, anything else (a float, a
+/// bool, null, an array, an object) refused by serde with the forms expected. Its value is
+/// checked by [`InboundMessageInput::validate`], its form kept so that it is echoed back as
+/// it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageIdInput {
+    /// Any JSON integer, negative ones included, so that their refusal names the range.
+    Integer(i128),
+    Text(String),
+}
+
+impl MessageIdInput {
+    /// The engine's id, or 422 naming `field` and what is allowed.
+    ///
+    /// # Errors
+    /// Zero, negative or above `i64::MAX`; an empty string, one over 128 characters or with
+    /// a character outside `[A-Za-z0-9._:-]`.
+    pub fn parse(&self, field: &str) -> Result<MessageId, Error> {
+        match self {
+            MessageIdInput::Integer(number) => match u64::try_from(*number) {
+                Ok(number) if number > 0 && number <= i64::MAX as u64 => Ok(MessageId::Number(number)),
+                _ => Err(Error::unprocessable(format!(
+                    "{field} must be a positive integer of at most {} or a string of 1-{} characters from \
+                     [A-Za-z0-9._:-]; {number} is not",
+                    i64::MAX,
+                    MessageKey::MAX_CHARS
+                ))),
+            },
+            MessageIdInput::Text(text) => MessageKey::parse(text)
+                .map(MessageId::Key)
+                .map_err(|error| Error::unprocessable(format!("{field}: a string message id {error}"))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageIdInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Forms;
+
+        impl Visitor<'_> for Forms {
+            type Value = MessageIdInput;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str(MESSAGE_ID_FORMS)
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<MessageIdInput, E> {
+                Ok(MessageIdInput::Integer(i128::from(value)))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<MessageIdInput, E> {
+                Ok(MessageIdInput::Integer(i128::from(value)))
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<MessageIdInput, E> {
+                Ok(MessageIdInput::Text(value.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(Forms)
+    }
+}
+
 /// `POST /api/messages`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundMessageInput {
-    pub message_id: u64,
+    pub message_id: MessageIdInput,
     pub client_id: u64,
     pub profile_id: u64,
     pub body: String,
@@ -101,7 +170,7 @@ pub struct InboundMessageInput {
 
 impl Validate for InboundMessageInput {
     fn validate(&self) -> Result<(), Error> {
-        id("message_id", self.message_id)?;
+        self.message_id.parse("message_id")?;
         id("client_id", self.client_id)?;
         id("profile_id", self.profile_id)?;
         message_body("body", &self.body)?;
@@ -312,6 +381,43 @@ mod tests {
         for bad in ["", "yesterday", "2024-13-01T00:00:00Z", "1969-12-31T23:59:59Z", "2024-05-01T12:00:00+2:00", "é"] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn message_ids_take_both_forms_strictly() {
+        let parse = |json: &str| -> Result<MessageId, String> {
+            let input: MessageIdInput = serde_json::from_str(json).map_err(|error| error.to_string())?;
+            input.parse("message_id").map_err(|error| format!("{error:?}"))
+        };
+        assert_eq!(parse("5"), Ok(MessageId::Number(5)));
+        assert_eq!(parse(&i64::MAX.to_string()), Ok(MessageId::Number(i64::MAX as u64)));
+        assert_eq!(parse("\"5\"").map(|id| id.to_string()), Ok("5".to_owned()));
+        assert!(matches!(parse("\"5\""), Ok(MessageId::Key(_))));
+        let uuid = "\"550e8400-e29b-41d4-a716-446655440000\"";
+        assert!(matches!(parse(uuid), Ok(MessageId::Key(_))));
+        assert!(parse(&format!("\"{}\"", "a".repeat(128))).is_ok());
+        for bad in [
+            "0",
+            "-1",
+            "9223372036854775808",
+            "18446744073709551616",
+            "1.5",
+            "5.0",
+            "1e3",
+            "true",
+            "null",
+            "{}",
+            "[5]",
+            "\"\"",
+            "\"a b\"",
+            "\"a/b\"",
+            "\"50%\"",
+            "\"é\"",
+            "\"a\\u0000\"",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} was accepted");
+        }
+        assert!(parse(&format!("\"{}\"", "a".repeat(129))).is_err());
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
             errors: &[],
             query: &[],
         })
-        .document_all(crate::realtime::HTTP_API_ROUTES)
+        .document_all(switchboard_pusher::HTTP_API_ROUTES)
 }
 
 async fn health() -> Response {

@@ -8,8 +8,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{post, put};
 use serde_json::json;
-use switchboard_engine::{ClientId, Command, ConversationKey, MessageId, ModeratorId, ProfileId, Reply};
-use switchboard_store::WriteError;
+use switchboard_engine::{ClientId, Command, ConversationKey, ModeratorId, ProfileId, Reply};
+use switchboard_store::{message_id_json, WriteError};
 
 use super::auth::AsPlatform;
 use super::error::{Error, Result};
@@ -126,7 +126,7 @@ async fn post_message(
         None => state.clock.now(),
     };
     let command = Command::InboundMessage {
-        message_id: MessageId(input.message_id),
+        message_id: input.message_id.parse("message_id")?,
         client_id: ClientId(input.client_id),
         profile_id: ProfileId(input.profile_id),
         body: Arc::from(input.body),
@@ -146,7 +146,7 @@ async fn post_message(
     match reply {
         Reply::MessageAccepted { message_id, duplicate, .. } => Ok(answer(
             StatusCode::ACCEPTED,
-            json!({"message_id": message_id.0, "conversation": conversation, "duplicate": duplicate}),
+            json!({"message_id": message_id_json(&message_id), "conversation": conversation, "duplicate": duplicate}),
         )),
         other => Err(unexpected(&other)),
     }

@@ -7,7 +7,7 @@ use switchboard_engine::{
     BalanceMove, ClientLockView, ConflictView, ConversationKey, Engine, LoadReport, LockStatus, Moderator, ModeratorId,
     ModeratorState, ModeratorStatus, MonitorReport, Profile, ProfileId, ProfileLeaseView, QueueStatus, Timestamp,
 };
-use switchboard_store::{rfc3339, Direction, StoredAlert, StoredMessage};
+use switchboard_store::{message_id_json, rfc3339, Direction, StoredAlert, StoredMessage};
 
 fn time(timestamp: Option<Timestamp>) -> Value {
     timestamp.map_or(Value::Null, |timestamp| Value::String(rfc3339(timestamp)))
@@ -117,7 +117,7 @@ pub fn conversation(engine: &Engine, key: ConversationKey) -> Value {
         "inbound_messages": conversation.map_or(0, |c| c.inbound_messages),
         "last_reply_at": time(conversation.and_then(|c| c.last_reply_at)),
         "last_message": conversation.and_then(|c| c.last_inbound.as_ref()).map(|message| json!({
-            "message_id": message.message_id.0,
+            "message_id": message_id_json(&message.message_id),
             "body": &*message.body,
             "sent_at": rfc3339(message.sent_at),
         })),
@@ -488,7 +488,7 @@ pub fn monitor_report(report: &MonitorReport) -> Value {
 pub fn message(message: &StoredMessage) -> Value {
     json!({
         "id": message.id,
-        "message_id": message.platform_message_id,
+        "message_id": message.platform_message_id.as_ref().map(message_id_json),
         "client_id": message.client_id.0,
         "profile_id": message.profile_id.0,
         "direction": match message.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound" },

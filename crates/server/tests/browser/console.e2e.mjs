@@ -10,63 +10,15 @@
 //
 // Prints one line per step; exits 0 when everything passed, 1 with the reason otherwise.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  absent, api, check, eventually, expectedRefusals, live, main, noBrowserErrors, present, seeText, step, text, watch, withChromium,
+} from './support.mjs';
 
 const settings = JSON.parse(process.env.SWITCHBOARD_E2E || '{}');
 const { base, platform, supervisor, moderators: tokens, screenshots } = settings;
-const STEP_MS = 15_000;
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
-const step = (text) => console.log(`step: ${text}`);
-
-class Failure extends Error {}
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-/** Polls `probe` until it answers something truthy; fails after `ms`. */
-async function eventually(what, probe, ms = STEP_MS) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-    } catch (error) {
-      if (error instanceof Failure) throw error;
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function http(method, path, token, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
-
-async function ok(method, path, token, body) {
-  const answer = await http(method, path, token, body);
-  check(answer.status >= 200 && answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+const { ok } = api(base);
 
 const asPlatform = (method, path, body) => ok(method, path, platform, body);
 const asSupervisor = (method, path, body) => ok(method, path, supervisor, body);
@@ -74,58 +26,7 @@ const asModerator = (id, method, path, body) => ok(method, path, tokens[id], bod
 let messageId = 5000;
 const inbound = (clientId, profileId, body) => asPlatform('POST', '/api/messages', { message_id: ++messageId, client_id: clientId, profile_id: profileId, body });
 
-// ---- browser errors ---------------------------------------------------------------------
-
-const browserErrors = [];
-/** Network refusals the test provokes on purpose: each may log one "Failed to load resource". */
-let expectedRefusals = [];
-
-function watch(page, name) {
-  page.on('console', (message) => {
-    if (message.type() !== 'error') return;
-    const text = message.text();
-    const expected = expectedRefusals.findIndex((status) => text.includes(`status of ${status}`));
-    if (expected >= 0) {
-      expectedRefusals.splice(expected, 1);
-      return;
-    }
-    browserErrors.push(`${name} console: ${text} (${JSON.stringify(message.location())})`);
-  });
-  page.on('pageerror', (error) => browserErrors.push(`${name} page error: ${error.message}`));
-  page.on('requestfailed', (request) => {
-    const failure = request.failure();
-    if (failure && failure.errorText !== 'net::ERR_ABORTED') browserErrors.push(`${name} request failed: ${request.url()} ${failure.errorText}`);
-  });
-}
-
-function noBrowserErrors(where) {
-  check(browserErrors.length === 0, `browser errors ${where}:\n  ${browserErrors.join('\n  ')}`);
-}
-
 // ---- page helpers -----------------------------------------------------------------------
-
-const text = (page, selector) => page.locator(selector).first().innerText();
-
-async function seeText(page, selector, expected, what, ms = STEP_MS) {
-  await eventually(`${what} (${selector} containing ${JSON.stringify(expected)})`, async () => {
-    const count = await page.locator(selector).count();
-    if (!count) return false;
-    const all = await page.locator(selector).allInnerTexts();
-    return all.some((value) => value.includes(expected));
-  }, ms);
-}
-
-async function present(page, selector, what, ms = STEP_MS) {
-  await eventually(what, async () => (await page.locator(selector).count()) > 0, ms);
-}
-
-async function absent(page, selector, what, ms = STEP_MS) {
-  await eventually(what, async () => (await page.locator(selector).count()) === 0, ms);
-}
-
-async function live(page, what) {
-  await seeText(page, '#identity .badge', 'realtime live', `${what}: realtime connection live`);
-}
 
 async function shot(page, file, options = {}) {
   mkdirSync(screenshots, { recursive: true });
@@ -135,21 +36,7 @@ async function shot(page, file, options = {}) {
 
 async function run() {
   check(base && platform && supervisor && tokens && screenshots, 'SWITCHBOARD_E2E is missing or incomplete');
-  const profileDir = mkdtempSync(join(tmpdir(), 'switchboard-chromium-'));
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 800 },
-    locale: 'en-GB',
-    timezoneId: 'UTC',
-  });
-  try {
-    await scenario(context);
-  } finally {
-    await context.close();
-    rmSync(profileDir, { recursive: true, force: true });
-  }
+  await withChromium(scenario);
 }
 
 async function scenario(context) {
@@ -428,11 +315,4 @@ async function scenario(context) {
   step('all passed');
 }
 
-run().then(
-  () => process.exit(0),
-  (error) => {
-    console.log(`FAILED: ${error instanceof Failure ? error.message : error.stack || error}`);
-    if (browserErrors.length) console.log(`browser errors:\n  ${browserErrors.join('\n  ')}`);
-    process.exit(1);
-  },
-);
+main(run);

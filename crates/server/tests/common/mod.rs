@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 use std::any::Any;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +58,8 @@ pub struct TestApp {
     pub clock: Arc<dyn Clock>,
     /// The same clock when time passes only when the test says so (all but `start_live`).
     manual_clock: Option<Arc<ManualClock>>,
+    /// What the service was started with, for [`TestApp::restart`].
+    settings: Settings,
     _guard: Option<Box<dyn Any + Send>>,
 }
 
@@ -93,7 +98,7 @@ impl TestApp {
         settings.engine.monitor_interval = Duration::from_secs(3600);
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = switchboard::start(settings, listener, clock.clone()).await.expect("the server starts");
+        let server = switchboard::start(settings.clone(), listener, clock.clone()).await.expect("the server starts");
         let base = server.base_url();
         let platform = server.token(Caller::Platform, Duration::from_secs(600)).expect("token");
         let supervisor = server.token(Caller::Supervisor, Duration::from_secs(600)).expect("token");
@@ -105,8 +110,22 @@ impl TestApp {
             supervisor,
             clock,
             manual_clock,
+            settings,
             _guard: guard,
         }
+    }
+
+    /// Stops the service cleanly and starts a new one on the same database, settings and
+    /// clock, as a restart of the process would (the tokens stay valid: same secret).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server =
+            switchboard::start(self.settings.clone(), listener, self.clock.clone()).await.expect("the server restarts");
+        self.base = server.base_url();
+        self.server = Some(server);
     }
 
     /// Moves the service's clock forward.
@@ -180,12 +199,17 @@ impl TestApp {
         }
     }
 
-    /// A client writes to a profile.
-    pub async fn inbound(&self, message_id: u64, client_id: u64, profile_id: u64) -> Value {
+    /// A client writes to a profile; `message_id` is an integer or a string id.
+    pub async fn inbound(&self, message_id: impl Into<Value>, client_id: u64, profile_id: u64) -> Value {
+        let message_id: Value = message_id.into();
+        let body = match &message_id {
+            Value::String(text) => format!("hello {text}"),
+            other => format!("hello {other}"),
+        };
         self.platform(
             "POST",
             "/api/messages",
-            json!({"message_id": message_id, "client_id": client_id, "profile_id": profile_id, "body": format!("hello {message_id}")}),
+            json!({"message_id": message_id, "client_id": client_id, "profile_id": profile_id, "body": body}),
         )
         .await
     }
@@ -272,4 +296,25 @@ where
         assert!(started.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts `node script args…` in `dir`, as the tests drive their Node.js clients: stdin and
+/// stdout piped (commands in, JSON lines out), stderr shown with the test's output, and the
+/// process killed when the handle is dropped (also when an assertion fails). Panics with
+/// `hint` (what to install) when node cannot start.
+pub fn spawn_node<I, S>(dir: &Path, script: &str, args: I, hint: &str) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start node {script}: {error}; {hint}"))
 }

@@ -1,7 +1,10 @@
 // A Laravel Echo 2 client on pusher-js 8, driven line by line by the Rust test on stdin,
 // reporting everything it sees as one JSON object per line on stdout.
 //
-// usage: node client.mjs PORT APP_KEY BEARER_TOKEN [bare]
+// usage: node client.mjs PORT APP_KEY BEARER_TOKEN [bare] [--auth-endpoint=URL]
+//   bare: listen for event names as sent, without Echo's App\Events namespace
+//   --auth-endpoint: the host's own /broadcasting/auth instead of Switchboard's (a Laravel
+//   application signing with the app secret, for host channels)
 // commands (stdin, one JSON per line):
 //   {"op": "private", "channel": "moderator.1", "events": ["ProfileAssigned", ...]}
 //   {"op": "leave", "channel": "moderator.1"}
@@ -11,7 +14,10 @@ import readline from 'node:readline';
 import Echo from 'laravel-echo';
 import Pusher from 'pusher-js';
 
-const [port, key, token, mode] = process.argv.slice(2);
+const [port, key, token, ...options] = process.argv.slice(2);
+const mode = options.includes('bare') ? 'bare' : 'namespaced';
+const authOption = options.find((option) => option.startsWith('--auth-endpoint='));
+const authEndpoint = authOption ? authOption.slice('--auth-endpoint='.length) : `http://127.0.0.1:${port}/broadcasting/auth`;
 const emit = (step, fields = {}) => process.stdout.write(JSON.stringify({ step, ...fields }) + '\n');
 setTimeout(() => { emit('stuck'); process.exit(3); }, 120_000).unref();
 
@@ -25,7 +31,7 @@ const echo = new Echo({
   forceTLS: false,
   enabledTransports: ['ws'],
   disableStats: true,
-  authEndpoint: `http://127.0.0.1:${port}/broadcasting/auth`,
+  authEndpoint,
   auth: { headers: { Authorization: `Bearer ${token}` } },
 });
 const connection = echo.connector.pusher.connection;

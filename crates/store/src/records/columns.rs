@@ -1,9 +1,11 @@
 //! How one value sits in one column, for every table and both backends: the bound `Value`,
 //! `u64` ids and `Timestamp`s as signed 64-bit integers, typed reads of a fetched row
-//! (`RowExt`), and a message's `Direction` as text. Both directions of the mapping build on
-//! this; it knows no table.
+//! (`RowExt`), a message id as its pair of columns, and a message's `Direction` as text.
+//! Both directions of the mapping build on this; it knows no table.
 
-use switchboard_engine::Timestamp;
+use switchboard_engine::{MessageId, MessageKey, Timestamp};
+
+use crate::error::StoreError;
 
 /// One bound value of a row.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +48,39 @@ pub(super) fn opt_id(value: Option<u64>) -> Value {
 
 pub(super) fn opt_timestamp(value: Option<i64>) -> Option<Timestamp> {
     value.map(timestamp)
+}
+
+/// A message id as its two columns, an integer (`message_id`) and a string (`message_key`):
+/// exactly one is set for an id, neither for none. Two columns, each with its own UNIQUE
+/// index, keep the comparison exact (the integer 5 and the string "5" never meet) and leave
+/// rows written before string ids existed as they were.
+pub(super) fn message_id_values(message_id: Option<&MessageId>) -> [Value; 2] {
+    match message_id {
+        Some(MessageId::Number(number)) => [Value::OptInt(Some(id(*number))), Value::OptText(None)],
+        Some(MessageId::Key(key)) => [Value::OptInt(None), Value::OptText(Some(key.as_str().to_owned()))],
+        None => [Value::OptInt(None), Value::OptText(None)],
+    }
+}
+
+/// The inverse of `message_id_values`, from the columns `number_column` and `key_column`
+/// of a row of `table`. A key the API would refuse, or both columns set, is corrupt.
+pub(crate) fn read_message_id(
+    row: &impl RowExt,
+    table: &'static str,
+    number_column: &'static str,
+    key_column: &'static str,
+) -> Result<Option<MessageId>, StoreError> {
+    match (row.opt_int(number_column)?, row.opt_text(key_column)?) {
+        (None, None) => Ok(None),
+        (Some(number), None) => Ok(Some(MessageId::Number(unsigned(number)))),
+        (None, Some(key)) => match MessageKey::parse(&key) {
+            Ok(key) => Ok(Some(MessageId::Key(key))),
+            Err(error) => Err(StoreError::corrupt(table, key_column, format!("{key:?} {error}"))),
+        },
+        (Some(number), Some(key)) => {
+            Err(StoreError::corrupt(table, key_column, format!("both {number} and {key:?} are set")))
+        }
+    }
 }
 
 /// Whether a stored message came from the client or from a moderator.

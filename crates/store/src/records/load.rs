@@ -13,7 +13,7 @@ use switchboard_engine::{
     ModeratorState, Profile, ProfileId, ProfileLease, QueueEntry, ResponseTimes, RestoredState, Timestamp,
 };
 
-use super::columns::{opt_timestamp, timestamp, unsigned, RowExt};
+use super::columns::{opt_timestamp, read_message_id, timestamp, unsigned, RowExt};
 use super::rows::RowIds;
 use crate::error::StoreError;
 use crate::outbox::OutboxEvent;
@@ -196,15 +196,16 @@ impl Loader {
             client_id: ClientId(unsigned(row.int("client_id")?)),
             profile_id: ProfileId(unsigned(row.int("profile_id")?)),
         };
-        let last_inbound = match row.opt_int("last_inbound_message_id")? {
-            Some(message_id) => Some(MessageSummary {
-                message_id: MessageId(unsigned(message_id)),
-                body: row.opt_text("last_inbound_body")?.unwrap_or_default().into(),
-                sent_at: timestamp(row.opt_int("last_inbound_sent_at")?.unwrap_or(0)),
-                received_at: timestamp(row.opt_int("last_inbound_received_at")?.unwrap_or(0)),
-            }),
-            None => None,
-        };
+        let last_inbound =
+            match read_message_id(row, "conversations", "last_inbound_message_id", "last_inbound_message_key")? {
+                Some(message_id) => Some(MessageSummary {
+                    message_id,
+                    body: row.opt_text("last_inbound_body")?.unwrap_or_default().into(),
+                    sent_at: timestamp(row.opt_int("last_inbound_sent_at")?.unwrap_or(0)),
+                    received_at: timestamp(row.opt_int("last_inbound_received_at")?.unwrap_or(0)),
+                }),
+                None => None,
+            };
         let conversation = Conversation {
             waiting_since: opt_timestamp(row.opt_int("waiting_since")?),
             last_inbound,
@@ -222,8 +223,8 @@ impl Loader {
             client_id: ClientId(unsigned(row.int("client_id")?)),
             profile_id: ProfileId(unsigned(row.int("profile_id")?)),
         };
-        if let Some(message_id) = row.opt_int("message_id")? {
-            self.messages.push((MessageId(unsigned(message_id)), key));
+        if let Some(message_id) = read_message_id(row, "messages", "message_id", "message_key")? {
+            self.messages.push((message_id, key));
         }
         Ok(())
     }

@@ -7,7 +7,8 @@
 //! of every table back into the engine's `RestoredState`.
 //!
 //! The files, from the bottom up (each uses only those above it):
-//! - `columns`: one value in one column (`Value`, ids and times as `i64`, `RowExt`, `Direction`);
+//! - `columns`: one value in one column (`Value`, ids and times as `i64`, `RowExt`, `Direction`),
+//!   and a message id in its two columns (an integer or a string);
 //! - `tables`: the descriptors of the tables the writer writes;
 //! - `rows`: the row each entity is written as;
 //! - `shadow`: the per-row hashes of what is stored, which let a batch skip unchanged rows;
@@ -25,7 +26,7 @@ mod shadow;
 mod tables;
 
 pub use self::columns::Direction;
-pub(crate) use self::columns::{id, timestamp, ts, RowExt, Value};
+pub(crate) use self::columns::{id, read_message_id, timestamp, ts, RowExt, Value};
 pub(crate) use self::load::{Loaded, Loader};
 pub(crate) use self::plan::{plan_batch, AppliedBatch, MarkDelivered, WritePlan};
 pub(crate) use self::rows::{MessageRow, RowIds};

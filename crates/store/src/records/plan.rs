@@ -301,7 +301,7 @@ mod tests {
             Command::UpsertProfile { profile_id: ProfileId(2), name: "p2".into(), active: true },
             Command::Connect { moderator_id: MODERATOR, connected_at: NOW },
             Command::InboundMessage {
-                message_id: MessageId(7),
+                message_id: MessageId::Number(7),
                 client_id: ClientId(1),
                 profile_id: ProfileId(1),
                 body: "hello".into(),
@@ -321,7 +321,7 @@ mod tests {
         let events: Vec<Event> = engine.drain_events().collect();
         let outbox = outbox_events(&events, 1);
         let message = MessageRow {
-            platform_message_id: Some(MessageId(7)),
+            platform_message_id: Some(MessageId::Number(7)),
             client_id: ClientId(1),
             profile_id: ProfileId(1),
             direction: Direction::Inbound,

@@ -10,7 +10,7 @@ use switchboard_engine::{
     Profile, ProfileId, Timestamp,
 };
 
-use super::columns::{id, opt_id, opt_ts, ts, Direction, Value};
+use super::columns::{id, message_id_values, opt_id, opt_ts, ts, Direction, Value};
 use crate::outbox::{alert_data, OutboxEvent};
 
 /// A message to store with its batch.
@@ -141,11 +141,13 @@ pub(super) fn client_lock_rows(client: &Client) -> impl Iterator<Item = (Profile
 
 pub(super) fn conversation_row(key: ConversationKey, conversation: &Conversation) -> Vec<Value> {
     let inbound = conversation.last_inbound.as_ref();
+    let [message_id, message_key] = message_id_values(inbound.map(|m| &m.message_id));
     vec![
         Value::Int(id(key.client_id.0)),
         Value::Int(id(key.profile_id.0)),
         opt_ts(conversation.waiting_since),
-        opt_id(inbound.map(|m| m.message_id.0)),
+        message_id,
+        message_key,
         Value::OptText(inbound.map(|m| m.body.to_string())),
         opt_ts(inbound.map(|m| m.sent_at)),
         opt_ts(inbound.map(|m| m.received_at)),
@@ -170,9 +172,11 @@ pub(super) fn conflict_row(conflict: &Conflict) -> Vec<Value> {
 }
 
 pub(super) fn message_row(message: &MessageRow, row_id: i64, now: Timestamp) -> Vec<Value> {
+    let [message_id, message_key] = message_id_values(message.platform_message_id.as_ref());
     vec![
         Value::Int(row_id),
-        opt_id(message.platform_message_id.map(|m| m.0)),
+        message_id,
+        message_key,
         Value::Int(id(message.client_id.0)),
         Value::Int(id(message.profile_id.0)),
         Value::Text(message.direction.as_str().to_owned()),

@@ -73,6 +73,7 @@ pub(super) static CONVERSATIONS: Table = Table {
         "profile_id",
         "waiting_since",
         "last_inbound_message_id",
+        "last_inbound_message_key",
         "last_inbound_body",
         "last_inbound_sent_at",
         "last_inbound_received_at",
@@ -93,6 +94,7 @@ pub(super) static MESSAGES: Table = Table {
     columns: &[
         "id",
         "message_id",
+        "message_key",
         "client_id",
         "profile_id",
         "direction",

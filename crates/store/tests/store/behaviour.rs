@@ -6,15 +6,17 @@ use std::time::Duration;
 use switchboard_engine::rng::SeededRng;
 use switchboard_engine::Engine;
 use switchboard_engine::{
-    ClientId, Command, ConversationKey, ModeratorId, ModeratorState, ProfileId, Rejection, Reply,
+    ClientId, Command, ConversationKey, MessageId, ModeratorId, ModeratorState, ProfileId, Rejection, Reply,
 };
 use switchboard_store::testing::ManualClock;
 use switchboard_store::{Direction, WriteError};
 
-use crate::common::{both_backends, eventually, fingerprint, Db, Service, START};
+use crate::common::{both_backends, eventually, fingerprint, key, Db, Service, START};
 
 both_backends!(
     ingestion_is_idempotent_across_a_restart,
+    string_message_ids_are_exact_and_idempotent_across_a_restart,
+    a_database_of_integer_ids_upgrades_untouched,
     assignment_is_persisted_and_restored,
     rejected_command_leaves_the_database_unchanged,
     events_are_delivered_after_commit_in_order,
@@ -68,12 +70,104 @@ async fn ingestion_is_idempotent_across_a_restart(db: &Db) {
     assert_eq!(service.count("SELECT count(*) FROM messages WHERE message_id = 100").await, 1);
     let key = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
     let history = service.store.messages(key, 10).await.expect("messages");
-    let ids: Vec<Option<u64>> = history.iter().map(|message| message.platform_message_id).collect();
-    assert_eq!(ids, vec![Some(100), Some(101)], "oldest first, each once");
+    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.platform_message_id.clone()).collect();
+    assert_eq!(ids, vec![Some(MessageId::Number(100)), Some(MessageId::Number(101))], "oldest first, each once");
     assert!(history.iter().all(|message| message.direction == Direction::Inbound));
     assert_eq!(history[0].body, "message 100");
     let waiting = service.handle.read(move |engine| engine.conversation(key).map(|c| c.inbound_messages)).await;
     assert_eq!(waiting, Ok(Some(2)), "the conversation counts both messages after the restart");
+    service.stop().await;
+}
+
+/// Whether the writer answered `duplicate: true`.
+async fn duplicate(service: &Service, message_id: MessageId) -> bool {
+    match service.inbound(message_id.clone(), 7, 1).await {
+        Ok(Reply::MessageAccepted { message_id: answered, duplicate, .. }) => {
+            assert_eq!(answered, message_id, "echoed in the form given");
+            duplicate
+        }
+        other => panic!("{message_id:?}: {other:?}"),
+    }
+}
+
+async fn string_message_ids_are_exact_and_idempotent_across_a_restart(db: &Db) {
+    const UUID: &str = "550e8400-e29b-41d4-a716-446655440000";
+    let service = Service::start(db, ManualClock::new(START)).await;
+    service.directory(0, 1).await;
+    assert!(!duplicate(&service, MessageId::Number(100)).await);
+    assert!(!duplicate(&service, key("100")).await, "the string \"100\" is not the integer 100");
+    assert!(!duplicate(&service, key(UUID)).await);
+    assert!(duplicate(&service, key(UUID)).await);
+    assert!(duplicate(&service, key("100")).await);
+
+    let service = service.restart(db).await;
+    assert!(duplicate(&service, key(UUID)).await, "restored from message_key");
+    assert!(duplicate(&service, key("100")).await);
+    assert!(duplicate(&service, MessageId::Number(100)).await);
+    assert!(!duplicate(&service, key("0100")).await, "compared exactly, not as numbers");
+    assert!(!duplicate(&service, key("550E8400-E29B-41D4-A716-446655440000")).await, "nor case-insensitively");
+
+    assert_eq!(service.count("SELECT count(*) FROM messages WHERE message_id = 100").await, 1);
+    assert_eq!(service.count("SELECT count(*) FROM messages WHERE message_key = '100'").await, 1);
+    assert_eq!(service.count(&format!("SELECT count(*) FROM messages WHERE message_key = '{UUID}'")).await, 1);
+    let conversation = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
+    let history = service.store.messages(conversation, 10).await.expect("messages");
+    let ids: Vec<Option<MessageId>> = history.iter().map(|message| message.platform_message_id.clone()).collect();
+    let expected =
+        [MessageId::Number(100), key("100"), key(UUID), key("0100"), key("550E8400-E29B-41D4-A716-446655440000")];
+    assert_eq!(ids, expected.map(Some).to_vec(), "each once, in the form given");
+
+    // The conversation's newest message (what ConversationAssigned carries) survives a restart as a string.
+    assert!(!duplicate(&service, key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F")).await);
+    let service = service.restart(db).await;
+    let last = service
+        .handle
+        .read(move |engine| engine.conversation(conversation).and_then(|c| c.last_inbound.clone()))
+        .await
+        .expect("read");
+    assert_eq!(last.map(|summary| summary.message_id), Some(key("01J9ZQ3W5X6Y7Z8A9B0C1D2E3F")));
+    let stored = "SELECT count(*) FROM conversations \
+                  WHERE last_inbound_message_key = '01J9ZQ3W5X6Y7Z8A9B0C1D2E3F' AND last_inbound_message_id IS NULL";
+    assert_eq!(service.count(stored).await, 1);
+    service.stop().await;
+}
+
+/// A database written before string ids existed (migrations up to 5) keeps its rows and
+/// its idempotency once migration 6 runs.
+async fn a_database_of_integer_ids_upgrades_untouched(db: &Db) {
+    let old = switchboard_store::Store::open(&db.url).await.expect("open");
+    old.migrate_up_to(20250101000005).await.expect("the old schema");
+    let (yes, no) = if db.backend == switchboard_store::Backend::Sqlite { ("1", "0") } else { ("true", "false") };
+    let rows = format!(
+        "INSERT INTO profiles (id, name, active, orphan_alerted) VALUES (1, 'p', {yes}, {no});
+         INSERT INTO clients (id, name) VALUES (7, 'c');
+         INSERT INTO conversations (client_id, profile_id, waiting_since, last_inbound_message_id, last_inbound_body,
+             last_inbound_sent_at, last_inbound_received_at, inbound_messages, wait_alerted)
+             VALUES (7, 1, {at}, 55, 'hello', {at}, {at}, 1, {no});
+         INSERT INTO messages (id, message_id, client_id, profile_id, direction, body, sent_at, recorded_at)
+             VALUES (1, 55, 7, 1, 'inbound', 'hello', {at}, {at});",
+        at = START.0
+    );
+    old.execute_raw(&rows).await.expect("rows of the old schema");
+    old.close().await;
+
+    let service = Service::start(db, ManualClock::new(START)).await;
+    let conversation = ConversationKey { client_id: ClientId(7), profile_id: ProfileId(1) };
+    let last = service
+        .handle
+        .read(move |engine| engine.conversation(conversation).and_then(|c| c.last_inbound.clone()))
+        .await
+        .expect("read");
+    assert_eq!(
+        last.map(|summary| (summary.message_id, summary.body.to_string())),
+        Some((MessageId::Number(55), "hello".to_owned()))
+    );
+    assert!(duplicate(&service, MessageId::Number(55)).await, "the old row still makes 55 a duplicate");
+    assert!(!duplicate(&service, key("55")).await);
+    let history = service.store.messages(conversation, 10).await.expect("messages");
+    let ids: Vec<(i64, Option<MessageId>, &str)> =
+        history.iter().map(|m| (m.id, m.platform_message_id.clone(), m.body.as_str())).collect();
+    assert_eq!(ids, vec![(1, Some(MessageId::Number(55)), "hello"), (2, Some(key("55")), "message 55")]);
     service.stop().await;
 }
 

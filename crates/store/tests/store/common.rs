@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_engine::{ClientId, Command, Config, ModeratorId, ProfileId, Reply, Timestamp};
+use switchboard_engine::{ClientId, Command, Config, MessageId, MessageKey, ModeratorId, ProfileId, Reply, Timestamp};
 use switchboard_store::testing::{
     drop_postgres_database, fresh_postgres_url, fresh_sqlite_url, ManualClock, RecordingSink,
 };
@@ -150,21 +150,38 @@ impl Service {
         self.clock.now()
     }
 
-    pub async fn inbound(&self, message_id: u64, client: u64, profile: u64) -> Result<Reply, WriteError> {
+    pub async fn inbound(
+        &self,
+        message_id: impl Into<MessageId>,
+        client: u64,
+        profile: u64,
+    ) -> Result<Reply, WriteError> {
+        let message_id = message_id.into();
         let body = format!("message {message_id}");
         let command = inbound_command(message_id, client, profile, &body, self.clock_now());
         self.handle.submit_with_message(command, NewMessage { body, sent_at: self.clock_now() }).await
     }
 }
 
-pub fn inbound_command(message_id: u64, client: u64, profile: u64, body: &str, sent_at: Timestamp) -> Command {
+pub fn inbound_command(
+    message_id: impl Into<MessageId>,
+    client: u64,
+    profile: u64,
+    body: &str,
+    sent_at: Timestamp,
+) -> Command {
     Command::InboundMessage {
-        message_id: switchboard_engine::MessageId(message_id),
+        message_id: message_id.into(),
         client_id: ClientId(client),
         profile_id: ProfileId(profile),
         body: body.into(),
         sent_at,
     }
+}
+
+/// A string message id (`key("01J…")`), as the platform may send instead of an integer.
+pub fn key(text: &str) -> MessageId {
+    MessageId::Key(MessageKey::parse(text).expect("a valid message key"))
 }
 
 pub async fn count(store: &Store, sql: &str) -> i64 {

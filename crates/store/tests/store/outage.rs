@@ -97,7 +97,9 @@ async fn postgres_outage_under_load_loses_no_acknowledged_write() {
     assert!(violations.is_empty(), "{violations:?}");
     let engine_knows = service
         .handle
-        .read(move |engine| acknowledged.iter().all(|id| engine.is_message_known(switchboard_engine::MessageId(*id))))
+        .read(move |engine| {
+            acknowledged.iter().all(|id| engine.is_message_known(&switchboard_engine::MessageId::Number(*id)))
+        })
         .await
         .expect("read");
     assert!(engine_knows, "the rebuilt engine knows every acknowledged message");

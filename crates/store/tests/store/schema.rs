@@ -5,7 +5,7 @@ use switchboard_store::Store;
 
 use crate::common::{both_backends, Db};
 
-both_backends!(database_refuses_what_breaks_invariants_one_to_three);
+both_backends!(database_refuses_what_breaks_invariants_one_to_three, database_keeps_message_ids_exact);
 
 /// Runs `statements` in one transaction: `Ok` if it committed, else the database's message.
 async fn outcome(store: &Store, statements: &str) -> Result<(), String> {
@@ -95,5 +95,43 @@ async fn database_refuses_what_breaks_invariants_one_to_three(db: &Db) {
     let message = "INSERT INTO messages (id, message_id, client_id, profile_id, direction, body, sent_at, recorded_at) VALUES ({id}, 55, 7, 1, 'inbound', 'hi', 0, 0)";
     assert!(commits(&store, &message.replace("{id}", "1")).await);
     assert!(refused(&store, &message.replace("{id}", "2")).await);
+    store.close().await;
+}
+
+/// Invariant 8 with string ids: each form is unique on its own, and a row holds exactly the
+/// id its direction calls for.
+async fn database_keeps_message_ids_exact(db: &Db) {
+    let store = db.store().await;
+    let (yes, no) = if db.backend == switchboard_store::Backend::Sqlite { ("1", "0") } else { ("true", "false") };
+    let setup = format!(
+        "INSERT INTO profiles (id, name, active, orphan_alerted) VALUES (1, 'p', {yes}, {no});
+         INSERT INTO clients (id, name) VALUES (7, 'c')"
+    );
+    assert!(commits(&store, &setup).await);
+    let row = |id: u32, direction: &str, message_id: &str, message_key: &str| {
+        format!(
+            "INSERT INTO messages (id, message_id, message_key, client_id, profile_id, direction, body, sent_at, recorded_at) \
+             VALUES ({id}, {message_id}, {message_key}, 7, 1, '{direction}', 'hi', 0, 0)"
+        )
+    };
+    assert!(commits(&store, &row(1, "inbound", "55", "NULL")).await);
+    assert!(commits(&store, &row(2, "inbound", "NULL", "'55'")).await, "the string \"55\" is another id than 55");
+    assert!(refused(&store, &row(3, "inbound", "NULL", "'55'")).await, "a string id is stored once");
+    assert!(commits(&store, &row(3, "inbound", "NULL", "'055'")).await);
+    assert!(refused(&store, &row(4, "inbound", "NULL", "NULL")).await, "an inbound row has an id");
+    assert!(refused(&store, &row(4, "inbound", "56", "'56'")).await, "and only one");
+    assert!(refused(&store, &row(4, "outbound", "NULL", "'56'")).await, "an outbound row has none");
+    assert!(refused(&store, &row(4, "inbound", "NULL", "''")).await, "a string id is not empty");
+    assert!(refused(&store, &row(4, "inbound", "NULL", &format!("'{}'", "x".repeat(129)))).await);
+    assert!(commits(&store, &row(4, "outbound", "NULL", "NULL")).await);
+
+    let conversation = |message_id: &str, message_key: &str| {
+        format!(
+            "INSERT INTO conversations (client_id, profile_id, last_inbound_message_id, last_inbound_message_key, wait_alerted) \
+             VALUES (7, 1, {message_id}, {message_key}, {no})"
+        )
+    };
+    assert!(refused(&store, &conversation("55", "'55'")).await, "a conversation's last message has one id");
+    assert!(commits(&store, &conversation("NULL", "'55'")).await);
     store.close().await;
 }

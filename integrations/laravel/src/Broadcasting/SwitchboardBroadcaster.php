@@ -91,7 +91,9 @@ class SwitchboardBroadcaster extends Broadcaster
     }
 
     /**
-     * @throws BroadcastException when Switchboard refuses or does not answer
+     * @throws PublishRefusedException when Switchboard refuses the publish (403 on its own
+     *         channels, 413 for data over its limit, ...): nothing of that request was published
+     * @throws BroadcastException when Switchboard does not answer
      */
     public function broadcast(array $channels, $event, array $payload = [])
     {
@@ -102,7 +104,7 @@ class SwitchboardBroadcaster extends Broadcaster
             if ($socket !== null) {
                 $body['socket_id'] = $socket;
             }
-            $this->publish(json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR));
+            $this->publish(json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR), $event, $chunk);
         }
     }
 
@@ -115,7 +117,8 @@ class SwitchboardBroadcaster extends Broadcaster
         return $this->baseUrl.$path.'?'.http_build_query($query, '', '&', PHP_QUERY_RFC3986);
     }
 
-    private function publish(string $body): void
+    /** @param string[] $channels */
+    private function publish(string $body, string $event, array $channels): void
     {
         try {
             $response = $this->http->request('POST', $this->eventsUrl($body), [
@@ -128,7 +131,7 @@ class SwitchboardBroadcaster extends Broadcaster
         }
         $status = $response->getStatusCode();
         if ($status < 200 || $status >= 300) {
-            throw new BroadcastException(sprintf('Switchboard refused the publish with %d: %s', $status, Str::limit((string) $response->getBody(), 200)));
+            throw new PublishRefusedException($status, Str::limit(trim((string) $response->getBody()), 300), $event, $channels);
         }
     }
 }

@@ -22,6 +22,11 @@ final class Service
         return self::required('SWITCHBOARD_JWT_SECRET');
     }
 
+    public static function pusherAppId(): string
+    {
+        return self::required('SWITCHBOARD_PUSHER_APP_ID');
+    }
+
     public static function pusherAppKey(): string
     {
         return self::required('SWITCHBOARD_PUSHER_APP_KEY');
