@@ -11,6 +11,9 @@
 //! - [`host_api`]: the host's side: triggers through the signed Pusher HTTP API,
 //!   deliveries, presence churn and memory per socket.
 //! - [`ingest`]: bulk ingestion with the server's memory before and after.
+//! - [`webhooks`]: the host events' webhooks in-process against a local receiver: the
+//!   writer's replies/s with webhooks off and on, deliveries/s, commit-to-receiver latency,
+//!   and a backlog's drain after a receiver outage.
 //! - [`api`], [`pusher`], [`tokens`], [`pace`], [`ledger`], [`memory`]: the HTTP API and
 //!   Pusher protocol clients, JWT minting, sending at a rate, the matching of events to
 //!   messages, and reading the server's RSS.
@@ -27,6 +30,7 @@ pub mod pusher;
 pub mod report;
 pub mod simulation;
 pub mod tokens;
+pub mod webhooks;
 
 pub use report::Report;
 pub use simulation::{LoadConfig, Progress, Simulation};

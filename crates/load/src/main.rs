@@ -15,6 +15,7 @@ use switchboard_load::host_api::{self, HostApiConfig};
 use switchboard_load::ingest::{self, IngestConfig};
 use switchboard_load::memory::MemorySource;
 use switchboard_load::simulation::default_first_message_id;
+use switchboard_load::webhooks::{self, WebhooksConfig};
 use switchboard_load::{LoadConfig, Simulation};
 
 const AFTER_HELP: &str = "\
@@ -25,6 +26,7 @@ Example (a service started with SWITCHBOARD_JWT_SECRET=dev-secret):
   switchboard-load fanout --jwt-secret dev-secret --sockets 2000 --publish-rate 100
   switchboard-load ingest --jwt-secret dev-secret --messages 100000 --conversations 100000
   switchboard-load demo     (the service itself, simulated users, console links; Ctrl-C stops)
+  switchboard-load webhooks --moderators 10 --concurrency 64 --duration 20s --backlog 12000
   switchboard-load host-api --app-id 1 --app-key KEY --app-secret SECRET --sockets 10000 --churn-sockets 100
 
 Latency is measured from just before POST /api/messages to the ConversationAssigned event
@@ -56,6 +58,31 @@ enum Command {
     /// The host's side: triggers through the Pusher HTTP API, deliveries, presence churn,
     /// memory per socket (any Pusher-protocol server: needs only the app credentials).
     HostApi(HostApiArgs),
+    /// The host events' webhooks, in-process against a local receiver: the writer's
+    /// replies/s with webhooks off and on, deliveries/s, reply-commit-to-receiver latency,
+    /// and the drain of a backlog built during a receiver outage.
+    Webhooks(WebhooksArgs),
+}
+
+#[derive(Debug, Args)]
+struct WebhooksArgs {
+    /// Moderators replying, each on a profile of its own.
+    #[arg(long, default_value_t = 10)]
+    moderators: u64,
+    /// Replies in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// How long the off and the on phases each send replies.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Replies sent while the receiver is out (default: 10 minutes at 20 replies/s).
+    #[arg(long, default_value_t = 12_000)]
+    backlog: u64,
+    /// Three empty PostgreSQL databases (off, on, outage) instead of throwaway SQLite files.
+    #[arg(long, num_args = 3, value_names = ["OFF", "ON", "OUTAGE"])]
+    database_urls: Option<Vec<String>>,
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -379,6 +406,24 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
                 churn_sockets: args.churn_sockets,
                 churn_duration: args.churn_duration,
                 memory: args.server_pid.map(MemorySource::Pid),
+            })
+            .await?;
+            println!("{}", report.summary());
+            write_json(args.json.as_ref(), &serde_json::to_string_pretty(&report)?)
+        }
+        Some(Command::Webhooks(args)) => {
+            let database_urls = match args.database_urls {
+                Some(urls) => Some(
+                    <[String; 3]>::try_from(urls).map_err(|_| anyhow::anyhow!("--database-urls takes three URLs"))?,
+                ),
+                None => None,
+            };
+            let report = webhooks::run(WebhooksConfig {
+                moderators: args.moderators.max(1),
+                concurrency: args.concurrency,
+                duration: args.duration,
+                backlog: args.backlog,
+                database_urls,
             })
             .await?;
             println!("{}", report.summary());

@@ -68,6 +68,23 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "webhook events waiting to be sent; newer ones are dropped and counted beyond",
     ),
     ("pusher_webhook_retry_window", "10m", "how long a failing webhook batch is retried with backoff (at least 5m)"),
+    (
+        "webhook_url",
+        "",
+        "http:// URL receiving the host events as Standard Webhooks (message.sent, ...); off when empty (no TLS: https:// is refused)",
+    ),
+    (
+        "webhook_secret",
+        "",
+        "whsec_<base64> signing key of the webhooks; generated on first start when empty and kept in the database (table settings, key webhook_secret)",
+    ),
+    ("webhook_timeout", "10s", "no answer within this long is a failed attempt, retried"),
+    (
+        "webhook_retry_schedule",
+        "5s,5m,30m,2h,5h,10h,14h,20h,24h",
+        "waits before each retry of a failed webhook delivery; after the last, it is marked failed",
+    ),
+    ("event_retention", "7d", "how long host events stay in the feed (GET /api/events)"),
     ("client_lock_ttl", "30s", "how long a client lock lasts without typing"),
     ("profile_lock_ttl", "500s", "how long a profile lease lasts without activity"),
     ("max_lock_extension", "600s", "cap on an explicit lock extension"),
@@ -111,6 +128,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// Several nodes on one PostgreSQL database (`node_name`, `advertise_url`, `leader_lease`).
     pub cluster: ClusterSettings,
+    /// The host events' webhooks and feed retention.
+    pub webhooks: WebhookSettings,
 }
 
 /// The keys of a PostgreSQL cluster (README "Running several nodes"); unused on SQLite.
@@ -135,6 +154,33 @@ impl Default for ClusterSettings {
     }
 }
 
+/// The `webhook_*` keys and `event_retention`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// `None`: no webhooks (the feed still gets every event).
+    pub url: Option<String>,
+    /// `whsec_<base64>`; `None`: read from (or generated into) the database.
+    pub secret: Option<String>,
+    pub timeout: Duration,
+    /// The wait before each retry; its length is the number of retries.
+    pub retry_schedule: Vec<Duration>,
+    pub event_retention: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        const HOUR: u64 = 3600;
+        let schedule = [5, 300, 1800, 2 * HOUR, 5 * HOUR, 10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR];
+        WebhookSettings {
+            url: None,
+            secret: None,
+            timeout: Duration::from_secs(10),
+            retry_schedule: schedule.into_iter().map(Duration::from_secs).collect(),
+            event_retention: Duration::from_secs(7 * 24 * HOUR),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -148,6 +194,7 @@ impl Default for Settings {
             pusher: PusherConfig::new("", "", ""),
             engine: EngineConfig::default(),
             cluster: ClusterSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -281,6 +328,30 @@ impl Settings {
             key if key.starts_with("pusher_") && !key.starts_with("pusher_app_") => {
                 set_pusher(&mut self.pusher, key, value).map_err(invalid)?;
             }
+            "webhook_url" => self.webhooks.url = webhook_url(value).map_err(invalid)?,
+            "webhook_secret" => {
+                self.webhooks.secret = match value.trim() {
+                    "" => None,
+                    text => Some(crate::webhooks::WebhookSecret::parse(text).map_err(invalid)?.text().to_owned()),
+                };
+            }
+            "webhook_timeout" => {
+                let timeout = positive_duration(value).map_err(invalid)?;
+                if timeout > Duration::from_secs(300) {
+                    return Err(invalid(
+                        "must be at most 5m (a receiver that slow ties up a delivery slot)".to_owned(),
+                    ));
+                }
+                self.webhooks.timeout = timeout;
+            }
+            "webhook_retry_schedule" => self.webhooks.retry_schedule = retry_schedule(value).map_err(invalid)?,
+            "event_retention" => {
+                let retention = positive_duration(value).map_err(invalid)?;
+                if retention < Duration::from_secs(60) {
+                    return Err(invalid("must be at least 1m".to_owned()));
+                }
+                self.webhooks.event_retention = retention;
+            }
             "client_lock_ttl" => engine.client_lock_ttl = positive_duration(value).map_err(invalid)?,
             "profile_lock_ttl" => engine.profile_lock_ttl = positive_duration(value).map_err(invalid)?,
             "max_lock_extension" => engine.max_lock_extension = parse_duration(value).map_err(invalid)?,
@@ -381,6 +452,39 @@ fn set_pusher(pusher: &mut PusherConfig, key: &str, value: &str) -> Result<(), S
     Ok(())
 }
 
+/// An `http://` URL, or empty for none. This build's HTTP client has no TLS: an `https://`
+/// URL would fail at every attempt, so it is refused here, at start-up.
+fn webhook_url(value: &str) -> Result<Option<String>, String> {
+    let url = value.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if url.starts_with("https://") {
+        return Err("https:// is not supported: this build sends webhooks without TLS; use an http:// URL (e.g. a local TLS-terminating proxy) or leave it empty".to_owned());
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!("`{url}` is not an http:// URL"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.len() > 2048 {
+        return Err(format!("`{url}` is not an http://host[:port]/path URL"));
+    }
+    Ok(Some(url.to_owned()))
+}
+
+/// `5s,5m,30m`: 1 to 30 positive durations, the waits before the retries in order.
+fn retry_schedule(value: &str) -> Result<Vec<Duration>, String> {
+    let mut schedule = Vec::new();
+    for part in value.split(',') {
+        let wait = positive_duration(part).map_err(|message| format!("retry {}: {message}", schedule.len() + 1))?;
+        schedule.push(wait);
+    }
+    if schedule.len() > 30 {
+        return Err(format!("at most 30 retries, got {}", schedule.len()));
+    }
+    Ok(schedule)
+}
+
 fn non_empty(value: &str) -> Option<String> {
     Some(value.to_owned()).filter(|value| !value.is_empty())
 }
@@ -459,6 +563,7 @@ mod tests {
         assert_eq!(from_keys.engine, EngineConfig::default());
         assert_eq!(from_keys.event_namespace, "App\\Events");
         assert_eq!(from_keys.pusher, Settings::default().pusher, "every pusher_* default in KEYS is the server's");
+        assert_eq!(from_keys.webhooks, WebhookSettings::default(), "every webhook default in KEYS is the service's");
     }
 
     #[test]
@@ -491,6 +596,41 @@ mod tests {
             assert!(error.to_string().contains(bad.split(' ').next().unwrap_or_default()), "{error}");
         }
         assert_eq!(settings.pusher.max_batch_events, 10, "a refused value changes nothing");
+    }
+
+    #[test]
+    fn webhook_keys_are_validated() {
+        let mut settings = Settings::default();
+        settings
+            .apply_toml(
+                "webhook_url = \"http://127.0.0.1:9/hooks\"\nwebhook_timeout = \"2s\"\nwebhook_retry_schedule = \"1s, 2s\"\nevent_retention = \"1d\"\nwebhook_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
+                "test.toml",
+            )
+            .expect("valid file");
+        assert_eq!(settings.webhooks.url.as_deref(), Some("http://127.0.0.1:9/hooks"));
+        assert_eq!(settings.webhooks.timeout, Duration::from_secs(2));
+        assert_eq!(settings.webhooks.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert_eq!(settings.webhooks.event_retention, Duration::from_secs(86_400));
+        for (bad, says) in [
+            ("webhook_url = \"https://host/hooks\"", "https:// is not supported"),
+            ("webhook_url = \"ftp://host\"", "not an http:// URL"),
+            ("webhook_url = \"http:///x\"", "not an http://host"),
+            ("webhook_secret = \"secret\"", "whsec_"),
+            ("webhook_secret = \"whsec_!!!\"", "base64"),
+            ("webhook_timeout = \"0s\"", "longer than zero"),
+            ("webhook_timeout = \"1h\"", "at most 5m"),
+            ("webhook_retry_schedule = \"5s,,5m\"", "retry 2"),
+            ("webhook_retry_schedule = \"5\"", "no unit"),
+            ("event_retention = \"10s\"", "at least 1m"),
+        ] {
+            let error = settings.apply_toml(bad, "f").expect_err(bad).to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+        assert_eq!(
+            settings.webhooks.url.as_deref(),
+            Some("http://127.0.0.1:9/hooks"),
+            "a refused value changes nothing"
+        );
     }
 
     #[test]

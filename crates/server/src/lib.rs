@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod openapi;
 pub mod prometheus;
 pub mod realtime;
+pub mod webhooks;
 pub mod writer_metrics;
 
 pub use app::{start, Server};

@@ -28,6 +28,8 @@ export const EVENT_REFRESH_MS = 1000;
 export const RETRY_AFTER_MS = 3000;
 /** Profile channels followed at most (the Pusher server allows 100 channels per socket). */
 export const PROFILE_CHANNELS_MAX = 60;
+/** Failed webhook deliveries listed (oldest first); the health shows how many there are. */
+export const FAILED_DELIVERIES_SHOWN = 20;
 /** Alerts kept in the feed. */
 export const ALERTS_MAX = 100;
 /** Moderators offered by the pin picker. */
@@ -95,6 +97,9 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     /** Alert ids that arrived by event since the page opened (shown highlighted). */
     fresh: new Set(),
     conflicts: [],
+    /** Webhook health (`GET /api/supervisor/webhooks/health`) and the failed deliveries. */
+    webhooks: null,
+    failedDeliveries: [],
     notices: [],
     /** The pin picker: the profile being pinned, the search, the moderators offered. */
     picker: null,
@@ -167,13 +172,22 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
         const query = stateQuery({ moderators: state.moderatorsView, profiles: state.profilesView });
         const asked = JSON.stringify([state.moderatorsView, state.profilesView]);
         const reads = [api.get(`/api/supervisor/state?${query}`)];
-        if (everything) reads.push(api.get('/api/supervisor/alerts'), api.get('/api/supervisor/conflicts'));
-        const [value, alerts, conflicts] = await Promise.all(reads);
+        if (everything) {
+          reads.push(
+            api.get('/api/supervisor/alerts'),
+            api.get('/api/supervisor/conflicts'),
+            api.get('/api/supervisor/webhooks/health'),
+            api.get(`/api/supervisor/webhooks/deliveries?status=failed&limit=${FAILED_DELIVERIES_SHOWN}`),
+          );
+        }
+        const [value, alerts, conflicts, webhooks, failed] = await Promise.all(reads);
         // A page answered after the view changed is stale: the read that follows replaces it.
         if (asked === JSON.stringify([state.moderatorsView, state.profilesView])) applyState(value);
         else again = again || { everything: false };
         if (alerts) state.alerts = alerts.alerts.slice(0, ALERTS_MAX);
         if (conflicts) state.conflicts = conflicts.conflicts.slice().reverse();
+        if (webhooks) state.webhooks = webhooks;
+        if (failed) state.failedDeliveries = failed.deliveries || [];
         state.loadedAt = now();
         clearNotice('storage');
       } catch (error) {
@@ -390,6 +404,11 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     return lease;
   }
 
+  /** Delivers a failed webhook again (with the whole retry schedule), then re-reads. */
+  function retryDelivery(id) {
+    return act(`retrying webhook ${id}`, () => api.post(`/api/supervisor/webhooks/deliveries/${encodeURIComponent(id)}/retry`), () => `Webhook ${id} will be delivered again.`);
+  }
+
   async function initialize() {
     setupSupervisorWebSocketListeners();
     resyncTimer = timers.setInterval(reload, RESYNC_MS);
@@ -424,6 +443,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     searchPicker,
     closePicker,
     pinProfile,
+    retryDelivery,
     moderatorName,
     profileName,
     notify,

@@ -83,6 +83,7 @@ function renderAll(state) {
   renderLocks(state);
   renderTimes(state);
   renderConflicts(state);
+  renderWebhooks(state);
   document.body.dataset.renderedAt = String(performance.now());
 }
 
@@ -362,6 +363,36 @@ function renderConflicts(state) {
           `got a profile ${c.winners.join(', ') || '—'}; queued ${c.queued.join(', ') || '—'} `,
           c.resolved ? badge(`acknowledged by ${c.resolved_by ?? '—'}`, 'ok') : badge('open', 'warn'))))
       : h('p', { class: 'muted' }, 'No conflict.'),
+  );
+}
+
+function renderWebhooks(state) {
+  const health = state.webhooks;
+  if (!health) {
+    render(body('webhooks'), h('p', { class: 'muted' }, 'Not read yet.'));
+    return;
+  }
+  if (!health.enabled) {
+    render(body('webhooks'), h('p', { class: 'muted', 'data-webhooks': 'off' }, 'Off (webhook_url is empty): the host reads GET /api/events.'));
+    return;
+  }
+  const oldest = health.oldest_pending_seconds;
+  render(
+    body('webhooks'),
+    h(
+      'p',
+      { 'data-webhooks': 'health' },
+      badge(`${number(health.pending)} pending`, oldest !== null && oldest > 60 ? 'warn' : 'ok'), ' ',
+      badge(`${number(health.failed)} failed`, health.failed ? 'error' : 'ok'), ' ',
+      `${number(health.delivered_total)} delivered since start`,
+      oldest !== null ? ` · oldest pending ${duration(oldest)}` : '',
+    ),
+    state.failedDeliveries.length
+      ? h('ul', { class: 'feed', 'aria-label': 'Failed webhook deliveries, oldest first' }, state.failedDeliveries.map((d) => h('li', { 'data-delivery': d.id },
+          h('strong', {}, d.type), ` · ${d.id} · ${clockTime(d.timestamp)} · ${d.attempts} attempt(s): `,
+          h('span', { class: 'detail' }, d.last_error || `answered ${d.last_status}`), ' ',
+          h('button', { type: 'button', class: 'quiet', 'data-key': `retry-${d.id}`, onclick: () => store.retryDelivery(d.id) }, 'Retry'))))
+      : h('p', { class: 'muted' }, 'No failed delivery.'),
   );
 }
 

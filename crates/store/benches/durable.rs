@@ -110,6 +110,7 @@ async fn measure(url: &str, backend: &'static str, batch: usize, first_message_i
         channel_capacity: 8192,
         max_batch: batch,
         lease: lease.as_ref().map(|(lease, _)| lease.clone()),
+        webhooks: false,
     };
     let sink = Arc::new(CountingSink(AtomicU64::new(0)));
     let (handle, task) = Writer::start(store.clone(), config, Arc::new(SystemClock), sink).await.expect("start");

@@ -11,6 +11,9 @@
 //! - `records`: the rows that represent the engine's current state of changed entities, and
 //!   loading them back;
 //! - `outbox`: each engine `Event` as the JSON object API.md describes;
+//! - `host`: the host platform's events (`message.sent`, ...), derived from the engine's
+//!   events and the stored replies, written by the writer in the batch's transaction;
+//! - `host_store`: the feed's reads and the webhook delivery state of those events;
 //! - `lease`: the writer lease of a PostgreSQL cluster (which node may commit, under which
 //!   epoch), asked by the writer before every commit;
 //! - `sql`: the only code that runs the writer's SQL, for both backends;
@@ -22,6 +25,8 @@
 
 mod clock;
 mod error;
+mod host;
+mod host_store;
 mod lease;
 mod metrics;
 mod outbox;
@@ -36,6 +41,8 @@ pub mod testing;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
+pub use crate::host::{parse_webhook_id, webhook_id, HostEvent};
+pub use crate::host_store::{AttemptRecord, DeliveryStatus, FeedBounds, RetryOutcome, WebhookDelivery, WebhookHealth};
 pub use crate::lease::{
     Acquire, ClusterView, EpochRecord, Lease, LeaseKeeper, LeaseSettings, LeaseSql, NodeSeen, Role, LEASE_CHANNEL,
 };

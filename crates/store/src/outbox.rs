@@ -59,7 +59,7 @@ pub fn message_id_json(message_id: &MessageId) -> Value {
     }
 }
 
-fn message(summary: &MessageSummary) -> Value {
+pub(crate) fn message_json(summary: &MessageSummary) -> Value {
     json!({
         "message_id": message_id_json(&summary.message_id),
         "body": &*summary.body,
@@ -100,7 +100,7 @@ pub(crate) fn alert_data(subject: &AlertSubject) -> Value {
     }
 }
 
-fn alert(alert: &Alert) -> Value {
+pub(crate) fn alert_json(alert: &Alert) -> Value {
     json!({
         "alert_id": alert.alert_id.0,
         "kind": alert.kind.as_str(),
@@ -157,7 +157,7 @@ fn event_data(event: &Event) -> Value {
             "moderator_id": moderator_id.0,
             "client_id": client_id.0,
             "profile_id": profile_id.0,
-            "message": summary.as_ref().map_or(Value::Null, message),
+            "message": summary.as_ref().map_or(Value::Null, message_json),
         }),
         Event::ConversationReleased { moderator_id, client_id, profile_id, reason } => json!({
             "moderator_id": moderator_id.0,
@@ -181,7 +181,7 @@ fn event_data(event: &Event) -> Value {
             "winners": winners.iter().map(|id| id.0).collect::<Vec<_>>(),
             "queued": queued.iter().map(|id| id.0).collect::<Vec<_>>(),
         }),
-        Event::AlertRaised(raised) => alert(raised),
+        Event::AlertRaised(raised) => alert_json(raised),
         Event::ModeratorStateChanged { moderator_id, state } => json!({
             "moderator_id": moderator_id.0,
             "state": state.as_str(),

@@ -437,6 +437,15 @@ impl Conn {
         }
     }
 
+    /// The newest host event's sequence (0 when none is stored): the writer continues after it.
+    pub async fn max_host_sequence(&mut self) -> Result<i64, StoreError> {
+        let mut newest = 0;
+        for_each_row!(self, "SELECT max(sequence) AS newest FROM host_events", |row| row
+            .opt_int("newest")
+            .map(|value| newest = value.unwrap_or(0)));
+        Ok(newest)
+    }
+
     /// Closes the connection instead of returning it to the pool (after an error).
     pub fn discard(mut self) {
         match &mut self {

@@ -50,7 +50,7 @@ pub enum Backend {
 }
 
 #[derive(Clone, Debug)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -58,7 +58,7 @@ enum Pool {
 /// Durable storage, SQLite or PostgreSQL by URL. Cheap to clone (a shared pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: Arc<Pool>,
+    pub(crate) pool: Arc<Pool>,
 }
 
 /// One row of `messages`.

@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::error::{StoreError, WriteError};
+use crate::host::{HostEvents, HostSource, SentMessage};
 use crate::lease::Lease;
 use crate::metrics::{Metrics, WriterMetrics};
 use crate::outbox::{outbox_events, OutboxEvent};
@@ -68,6 +69,9 @@ pub struct WriterConfig {
     /// A cluster's writer lease (PostgreSQL): serve only while it is held, fence every
     /// commit with its epoch. `None`: one node, always the writer.
     pub lease: Option<Lease>,
+    /// Schedule a webhook delivery for each host event (`webhook_url` is set). Off, host
+    /// events are still stored, for the feed.
+    pub webhooks: bool,
 }
 
 impl WriterConfig {
@@ -80,6 +84,7 @@ impl WriterConfig {
             channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY,
             max_batch: Self::DEFAULT_MAX_BATCH,
             lease: None,
+            webhooks: false,
         }
     }
 }
@@ -203,6 +208,7 @@ impl Answer {
 pub struct WriterHandle {
     jobs: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
+    host_committed: watch::Receiver<i64>,
 }
 
 impl WriterHandle {
@@ -256,6 +262,12 @@ impl WriterHandle {
     pub fn metrics(&self) -> WriterMetrics {
         self.metrics.snapshot()
     }
+
+    /// The newest committed host event's sequence, changed after each COMMIT that stored
+    /// some: what the webhook delivery task waits on instead of polling.
+    pub fn host_events_committed(&self) -> watch::Receiver<i64> {
+        self.host_committed.clone()
+    }
 }
 
 /// The running writer task.
@@ -290,7 +302,8 @@ impl Writer {
     ) -> Result<(WriterHandle, WriterTask), StoreError> {
         let channel_capacity = config.channel_capacity.max(1);
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(Shared { store, config, clock, sink, metrics: Arc::clone(&metrics) });
+        let (host_committed, host_committed_receiver) = watch::channel(0);
+        let shared = Arc::new(Shared { store, config, clock, sink, metrics: Arc::clone(&metrics), host_committed });
         let recovered = match shared.config.lease {
             None => Some(recover(Arc::clone(&shared), 0).await?),
             Some(_) => None,
@@ -307,7 +320,8 @@ impl Writer {
             serving: recovered.map(|recovered| recovered.serving),
         };
         let join = tokio::spawn(writer.run());
-        Ok((WriterHandle { jobs: jobs_sender, metrics }, WriterTask { stop, join }))
+        let handle = WriterHandle { jobs: jobs_sender, metrics, host_committed: host_committed_receiver };
+        Ok((handle, WriterTask { stop, join }))
     }
 }
 
@@ -318,6 +332,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
+    /// Told the newest committed host event's sequence (`WriterHandle::host_events_committed`).
+    host_committed: watch::Sender<i64>,
 }
 
 impl Shared {
@@ -337,6 +353,8 @@ struct Serving {
     engine: Engine,
     conn: Conn,
     ids: RowIds,
+    /// The next host event's sequence (the writer hands them out, in commit order).
+    next_host_sequence: i64,
     /// What is stored, so that a batch writes only the rows that differ.
     shadow: Shadow,
     /// The lease epoch the engine was loaded under (a cluster), which every commit proves.
@@ -372,10 +390,20 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
     for repair in &repairs {
         warn!(%repair, "repaired an inconsistency found in storage");
     }
+    let next_host_sequence = match conn.max_host_sequence().await {
+        Ok(newest) => newest + 1,
+        Err(error) => {
+            conn.discard();
+            return Err(error);
+        }
+    };
     let changes = engine.take_changes();
     let events: Vec<Event> = engine.drain_events().collect();
     let outbox = outbox_events(&events, loaded.ids.next_outbox_id);
     let alerts = raised_alerts(&events);
+    let mut host = HostEvents::default();
+    host.extend(&events, now);
+    let host_events = host.into_rows(next_host_sequence);
     let mut shadow = Shadow::default();
     let repaired = AppliedBatch {
         engine: &engine,
@@ -383,6 +411,8 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         alerts: &alerts,
         outbox: &outbox,
         messages: &[],
+        host_events: &host_events,
+        webhooks: shared.config.webhooks,
         ids: loaded.ids,
         now,
     };
@@ -398,6 +428,8 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         }
     }
     shadow.record(written);
+    let next_host_sequence = next_host_sequence + host_events.len() as i64;
+    shared.host_committed.send_replace(next_host_sequence - 1);
     let ids = RowIds { next_outbox_id: loaded.ids.next_outbox_id + outbox.len() as i64, ..loaded.ids };
     let deliver: Vec<OutboxEvent> =
         loaded.undelivered.into_iter().filter(|event| event.id > delivered_up_to).chain(outbox).collect();
@@ -411,7 +443,7 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         info!(epoch, "this node is the writer: the state is loaded and the outbox delivered");
         lease.set_serving(epoch, true);
     }
-    Ok(Recovered { serving: Serving { engine, conn, ids, shadow, epoch }, delivered_up_to })
+    Ok(Recovered { serving: Serving { engine, conn, ids, next_host_sequence, shadow, epoch }, delivered_up_to })
 }
 
 fn raised_alerts(events: &[Event]) -> Vec<&Alert> {
@@ -453,6 +485,34 @@ fn message_row(command: &Command, message: Option<NewMessage>) -> Option<Message
         }),
         _ => None,
     }
+}
+
+/// The inbound message a reply answers: the one its conversation is waiting on, read
+/// before the command is applied (answering clears it).
+fn answered_message(engine: &Engine, command: &Command) -> Option<MessageId> {
+    let Command::SendMessage { client_id, profile_id, .. } = command else { return None };
+    let key = switchboard_engine::ConversationKey { client_id: *client_id, profile_id: *profile_id };
+    engine
+        .conversation(key)
+        .filter(|conversation| conversation.waiting_since.is_some())
+        .and_then(|conversation| conversation.last_inbound.as_ref())
+        .map(|summary| &summary.message_id)
+        .cloned()
+}
+
+/// A stored outbound message as the host's `message.sent`, with the row id it is stored
+/// under; `None` for an inbound message.
+fn sent_message(row: &MessageRow, message_id: i64, in_reply_to: Option<MessageId>) -> Option<SentMessage> {
+    let moderator_id = row.moderator_id.filter(|_| row.direction == Direction::Outbound)?;
+    Some(SentMessage {
+        message_id,
+        client_id: row.client_id,
+        profile_id: row.profile_id,
+        moderator_id,
+        body: row.body.clone(),
+        sent_at: row.sent_at,
+        in_reply_to,
+    })
 }
 
 /// Whether an accepted command's message is stored: not for a duplicate inbound message.
@@ -552,6 +612,11 @@ impl WriterLoop {
         let metrics = &shared.metrics;
         let now = shared.clock.now();
         serving.engine.advance(now);
+        // Events are drained after each command, so that the host hears of a reply before
+        // what the reply caused (the conversation released, the lock freed).
+        let mut events: Vec<Event> = serving.engine.drain_events().collect();
+        let mut host = HostEvents::default();
+        host.extend(&events, now);
         let batch_size = jobs.len();
         let (mut applied, mut rejected, mut reads) = (0u64, 0u64, 0u64);
         let mut answers = Vec::with_capacity(batch_size);
@@ -560,16 +625,27 @@ impl WriterLoop {
             match job {
                 Job::Command { command, message, then } => {
                     let row = message_row(&command, message);
-                    let outcome = serving.engine.handle(shared.clock.now(), command);
+                    let in_reply_to = answered_message(&serving.engine, &command);
+                    let at = shared.clock.now();
+                    let outcome = serving.engine.handle(at, command);
                     match &outcome {
                         Ok(result) => {
                             applied += 1;
                             if stores_message(result) {
-                                messages.extend(row);
+                                if let Some(row) = row {
+                                    let message_id = serving.ids.next_message_id + messages.len() as i64;
+                                    if let Some(sent) = sent_message(&row, message_id, in_reply_to) {
+                                        host.push(HostSource::Sent(&sent), at);
+                                    }
+                                    messages.push(row);
+                                }
                             }
                         }
                         Err(_) => rejected += 1,
                     }
+                    let first = events.len();
+                    events.extend(serving.engine.drain_events());
+                    host.extend(&events[first..], at);
                     answers.push(match then {
                         Then::Answer(reply) => Answer::Command(reply, outcome.map_err(WriteError::Rejected)),
                         Then::Read(read) => Answer::Read(read.run(&serving.engine, outcome)),
@@ -584,15 +660,18 @@ impl WriterLoop {
 
         let changes = serving.engine.take_changes();
         add_missing_inbound_rows(&serving.engine, &changes.messages, &mut messages, now);
-        let events: Vec<Event> = serving.engine.drain_events().collect();
+        events.extend(serving.engine.drain_events());
         let outbox = outbox_events(&events, serving.ids.next_outbox_id);
         let alerts = raised_alerts(&events);
+        let host_events = host.into_rows(serving.next_host_sequence);
         let batch = AppliedBatch {
             engine: &serving.engine,
             changes: &changes,
             alerts: &alerts,
             outbox: &outbox,
             messages: &messages,
+            host_events: &host_events,
+            webhooks: shared.config.webhooks,
             ids: serving.ids,
             now,
         };
@@ -630,6 +709,10 @@ impl WriterLoop {
                 serving.shadow.record(written);
                 serving.ids.next_outbox_id += outbox.len() as i64;
                 serving.ids.next_message_id += messages.len() as i64;
+                if let Some(last) = host_events.last() {
+                    serving.next_host_sequence = last.sequence + 1;
+                    shared.host_committed.send_replace(last.sequence);
+                }
                 Metrics::add(&metrics.commands_applied, applied);
                 Metrics::add(&metrics.commands_rejected, rejected);
                 Metrics::add(&metrics.reads, reads);

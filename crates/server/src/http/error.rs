@@ -26,6 +26,8 @@ pub enum Error {
     MethodNotAllowed(String),
     /// 409 with a specific code (`client_locked`, `double_initiation`, ...).
     Conflict { code: &'static str, message: String },
+    /// 410 with a specific code (`cursor_expired`: the feed no longer holds what followed).
+    Gone { code: &'static str, message: String },
     /// 503: storage is unreachable or the service is stopping. The detail is logged only.
     Unavailable { detail: String },
     /// 503 `unavailable`: this node is a standby of a cluster; the message names the writer
@@ -59,6 +61,7 @@ impl Error {
             Error::Invalid { status, .. } => *status,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Gone { .. } => StatusCode::GONE,
             Error::Unavailable { .. } | Error::Standby { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotWriter { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,7 +75,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Invalid { .. } => "invalid_request",
             Error::MethodNotAllowed(_) => "method_not_allowed",
-            Error::Conflict { code, .. } => code,
+            Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
             Error::Unavailable { .. } | Error::Standby { .. } => "unavailable",
             Error::NotWriter { .. } => "not_writer",
             Error::Internal(_) => "internal",
@@ -86,7 +89,8 @@ impl Error {
             | Error::NotFound(message)
             | Error::MethodNotAllowed(message)
             | Error::Invalid { message, .. }
-            | Error::Conflict { message, .. } => message.clone(),
+            | Error::Conflict { message, .. }
+            | Error::Gone { message, .. } => message.clone(),
             Error::Unavailable { .. } => "storage is unavailable; nothing was changed, try again".to_owned(),
             Error::Standby { writer } | Error::NotWriter { writer } => {
                 WriteError::Standby { writer: writer.clone() }.to_string()

@@ -13,6 +13,7 @@ pub mod auth;
 mod cluster;
 pub mod console;
 pub mod error;
+mod events;
 pub mod extract;
 pub mod input;
 mod moderator;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     let routes = platform::routes(routes);
     let routes = moderator::routes(routes);
     let routes = supervisor::routes(routes);
+    let routes = events::routes(routes);
     let routes = operations::routes(routes, &state);
     let routes = cluster::routes(routes);
     let Routes { router, docs } = routes;

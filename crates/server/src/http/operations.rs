@@ -72,6 +72,7 @@ async fn health() -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render(&state.writer, &state.realtime).await;
     crate::cluster::render_metrics(state.lease.as_ref(), &mut text);
+    crate::webhooks::render_metrics(&state.store, &state.deliveries, state.clock.now(), &mut text).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -10,6 +10,7 @@ use switchboard_store::{Clock, Lease, Store, WriterHandle};
 
 use crate::auth::Tokens;
 use crate::metrics::Metrics;
+use crate::webhooks::Deliveries;
 
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
@@ -38,6 +39,8 @@ pub struct AppContext {
     pub metrics: Arc<Metrics>,
     /// This node's writer lease on PostgreSQL (`/ready`, the cluster view); `None` on SQLite.
     pub lease: Option<Lease>,
+    /// The host events' webhook delivery task (woken by a supervisor's retry; its counters).
+    pub deliveries: Deliveries,
     /// `/openapi.json`, built once from the same table as the router.
     pub openapi: OnceLock<Value>,
     /// What the console pages are told by `/console/config.json`.

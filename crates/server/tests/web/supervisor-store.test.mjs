@@ -253,3 +253,27 @@ test('info notices go after a while; errors stay', async () => {
   clock.advance(8000);
   assert.deepEqual(store.state.notices.map((notice) => notice.level), ['error']);
 });
+
+test('webhook health and the failed deliveries are read with the rest; a retry posts and re-reads', async () => {
+  const failed = { id: 'evt_7', sequence: 7, type: 'message.sent', timestamp: '2026-01-01T00:00:00.000Z', attempts: 10, last_status: 500, last_error: 'the receiver answered 500' };
+  const world = directory();
+  const { store, api } = setup({
+    answer: (method, path) => {
+      if (path.startsWith('/api/supervisor/state')) return world.answer(path);
+      if (path === '/api/supervisor/webhooks/health') return { enabled: true, pending: 3, failed: 1, delivered_total: 40, oldest_pending_seconds: 12 };
+      if (path.startsWith('/api/supervisor/webhooks/deliveries?')) return { status: 'failed', webhooks_enabled: true, deliveries: [failed] };
+      if (path.endsWith('/retry')) return { id: 'evt_7', sequence: 7, status: 'pending' };
+      return path.endsWith('alerts') ? { alerts: [] } : { conflicts: [] };
+    },
+  });
+  await store.initialize();
+  assert.equal(store.state.webhooks.pending, 3);
+  assert.equal(store.state.webhooks.failed, 1);
+  assert.deepEqual(store.state.failedDeliveries.map((d) => d.id), ['evt_7']);
+  const listed = api.calls.find((call) => call.path.startsWith('/api/supervisor/webhooks/deliveries?'));
+  assert.equal(new URL(listed.path, 'http://x').searchParams.get('status'), 'failed');
+  await store.retryDelivery('evt_7');
+  await settle();
+  assert.ok(api.calls.some((call) => call.method === 'POST' && call.path === '/api/supervisor/webhooks/deliveries/evt_7/retry'));
+  assert.ok(store.state.notices.some((notice) => notice.text.includes('evt_7')), 'the supervisor is told');
+});

@@ -15,8 +15,9 @@ use super::rows::{self, MessageRow, RowIds};
 use super::shadow::{row_hash, ClientShadow, ModeratorShadow, ProfileShadow, Shadow, ShadowEntry};
 use super::tables::{
     Table, ALERTS, ASSIGNMENTS, CLIENTS, CLIENT_LOCKS, CLIENT_LOCK_HOLDERS, CONFLICTS, CONVERSATIONS, ENGINE_META,
-    MESSAGES, MODERATORS, OUTBOX, PROFILES, PROFILE_LOCKS, QUEUE,
+    HOST_EVENTS, MESSAGES, MODERATORS, OUTBOX, PROFILES, PROFILE_LOCKS, QUEUE,
 };
+use crate::host::HostEventRow;
 use crate::outbox::OutboxEvent;
 
 /// Rows of one table to write: inserted, or upserted on the table's key.
@@ -69,6 +70,10 @@ pub(crate) struct AppliedBatch<'a> {
     pub outbox: &'a [OutboxEvent],
     /// The messages the batch accepted, numbered from `ids.next_message_id`.
     pub messages: &'a [MessageRow],
+    /// The batch's events for the host platform, already numbered by the writer.
+    pub host_events: &'a [HostEventRow],
+    /// Whether a webhook delivery is scheduled for each host event (`webhook_url` is set).
+    pub webhooks: bool,
     pub ids: RowIds,
     /// The batch's time: messages' `recorded_at` and outbox rows' `created_at`.
     pub now: Timestamp,
@@ -78,7 +83,7 @@ pub(crate) struct AppliedBatch<'a> {
 /// `shadow`, the batch's messages, alerts and outbox rows. Returns the shadow entries to
 /// record once it has committed.
 pub(crate) fn plan_batch(batch: &AppliedBatch<'_>, shadow: &Shadow) -> (WritePlan, Vec<ShadowEntry>) {
-    let AppliedBatch { engine, changes, alerts, outbox, messages, ids, now } = *batch;
+    let AppliedBatch { engine, changes, alerts, outbox, messages, host_events, webhooks, ids, now } = *batch;
     let mut builder = PlanBuilder::default();
     for moderator in changes.moderators.iter().filter_map(|&m| engine.moderator(m)) {
         builder.moderator(moderator, shadow.moderators.get(&moderator.id));
@@ -110,6 +115,9 @@ pub(crate) fn plan_batch(batch: &AppliedBatch<'_>, shadow: &Shadow) -> (WritePla
     }
     for event in outbox {
         builder.write(&OUTBOX, false, rows::outbox_row(event, now));
+    }
+    for event in host_events {
+        builder.write(&HOST_EVENTS, false, rows::host_event_row(event, webhooks));
     }
     if changes.meta_changed {
         builder.write(&ENGINE_META, true, rows::meta_row(&engine.meta()));
@@ -335,6 +343,8 @@ mod tests {
             alerts: &[],
             outbox: &outbox,
             messages: &[message],
+            host_events: &[],
+            webhooks: false,
             ids: RowIds { next_outbox_id: 1, next_message_id: 1 },
             now: NOW,
         };
@@ -344,7 +354,17 @@ mod tests {
     /// Plans the entity rows of `changes` alone (no messages, events or alerts).
     fn plan_entities(engine: &Engine, changes: &switchboard_engine::Changes, shadow: &Shadow) -> WritePlan {
         let ids = RowIds { next_outbox_id: 1, next_message_id: 1 };
-        let batch = AppliedBatch { engine, changes, alerts: &[], outbox: &[], messages: &[], ids, now: NOW };
+        let batch = AppliedBatch {
+            engine,
+            changes,
+            alerts: &[],
+            outbox: &[],
+            messages: &[],
+            host_events: &[],
+            webhooks: false,
+            ids,
+            now: NOW,
+        };
         plan_batch(&batch, shadow).0
     }
 
@@ -391,6 +411,8 @@ mod tests {
                 alerts: &[],
                 outbox: &[],
                 messages: &[],
+                host_events: &[],
+                webhooks: false,
                 ids: RowIds { next_outbox_id: 1, next_message_id: 1 },
                 now: NOW,
             },

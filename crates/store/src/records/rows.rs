@@ -11,6 +11,7 @@ use switchboard_engine::{
 };
 
 use super::columns::{id, message_id_values, opt_id, opt_ts, ts, Direction, Value};
+use crate::host::HostEventRow;
 use crate::outbox::{alert_data, OutboxEvent};
 
 /// A message to store with its batch.
@@ -204,6 +205,23 @@ pub(super) fn outbox_row(event: &OutboxEvent, now: Timestamp) -> Vec<Value> {
         Value::Text(event.name.clone()),
         Value::Text(event.data.clone()),
         Value::Int(ts(now)),
+    ]
+}
+
+/// A host event as committed: its webhook delivery due at once when webhooks are on, or
+/// never scheduled (`none`) when they are off; the feed serves it either way.
+pub(super) fn host_event_row(event: &HostEventRow, webhooks: bool) -> Vec<Value> {
+    vec![
+        Value::Int(event.sequence),
+        Value::Text(event.kind.to_owned()),
+        Value::Int(ts(event.occurred_at)),
+        Value::Text(event.data.clone()),
+        Value::Text(if webhooks { "pending" } else { "none" }.to_owned()),
+        Value::Int(0),
+        Value::OptInt(webhooks.then(|| ts(event.occurred_at))),
+        Value::OptInt(None),
+        Value::OptText(None),
+        Value::OptInt(None),
     ]
 }
 

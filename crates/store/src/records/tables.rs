@@ -109,6 +109,22 @@ pub(super) static ALERTS: Table =
     Table { name: "alerts", columns: &["alert_id", "kind", "severity", "data", "raised_at"], upsert_key: &[] };
 pub(super) static OUTBOX: Table =
     Table { name: "outbox", columns: &["id", "channel", "name", "data", "created_at"], upsert_key: &[] };
+pub(super) static HOST_EVENTS: Table = Table {
+    name: "host_events",
+    columns: &[
+        "sequence",
+        "type",
+        "occurred_at",
+        "data",
+        "webhook_status",
+        "attempts",
+        "next_attempt_at",
+        "last_status",
+        "last_error",
+        "delivered_at",
+    ],
+    upsert_key: &[],
+};
 pub(super) static ENGINE_META: Table = Table {
     name: "engine_meta",
     columns: &["id", "next_token", "next_conflict_id", "next_alert_id", "releases"],
