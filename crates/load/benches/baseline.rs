@@ -373,7 +373,13 @@ async fn run_switchboard(duration: Duration, steady: bool) -> f64 {
     let url = fresh_postgres_url().await;
     let store = Store::open(&url).await.expect("open");
     store.migrate().await.expect("migrate");
-    let config = WriterConfig { engine: Config::default(), channel_capacity: 4096, max_batch: 512, webhooks: false };
+    let config = WriterConfig {
+        engine: Config::default(),
+        channel_capacity: 4096,
+        max_batch: 512,
+        lease: None,
+        webhooks: false,
+    };
     let sink = Arc::new(CountingSink(AtomicU64::new(0)));
     let (handle, task) =
         Writer::start(store.clone(), config, Arc::new(SystemClock), sink.clone()).await.expect("writer");

@@ -10,9 +10,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use switchboard_engine::{Command, ModeratorId};
 use switchboard_pusher::{PusherConfig, Realtime};
 use switchboard_store::{Clock, Store, Writer, WriterConfig, WriterHandle};
+
+use crate::cluster::{self, Node};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -198,23 +199,6 @@ impl Server {
     }
 }
 
-/// No realtime connection survives a restart, whatever the database remembers: every
-/// moderator recorded as connected is marked gone now, which also gives each the whole
-/// `presence_timeout` to reconnect before the monitor disconnects it.
-async fn forget_realtime_connections(writer: &WriterHandle) -> anyhow::Result<()> {
-    let connected: Vec<ModeratorId> = writer
-        .read(|engine| engine.moderators().filter(|m| m.realtime_connected).map(|m| m.id).collect())
-        .await
-        .context("cannot read the restored state")?;
-    for moderator_id in connected {
-        writer
-            .submit(Command::RealtimePresence { moderator_id, connected: false })
-            .await
-            .context("cannot reset realtime presence")?;
-    }
-    Ok(())
-}
-
 /// Starts the service on `listener`. `clock` is the one source of the present: the writer
 /// stamps every command with it and the HTTP layer reads it for request times and token
 /// expiry, so a test that moves a manual clock moves the whole service.
@@ -252,12 +236,20 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         }),
         None => None,
     };
-    let writer_config =
-        WriterConfig { webhooks: webhook_target.is_some(), ..WriterConfig::new(settings.engine.clone()) };
+    // On PostgreSQL the node is a standby until the writer lease is granted (`cluster.rs`).
+    let mut node = Node::start(&store, &settings, addr)?;
+    let writer_config = WriterConfig {
+        webhooks: webhook_target.is_some(),
+        lease: node.as_ref().map(|node| node.lease.clone()),
+        ..WriterConfig::new(settings.engine.clone())
+    };
     let (writer, writer_task) = Writer::start(store.clone(), writer_config, clock.clone(), sink.clone())
         .await
         .context("cannot start the writer")?;
-    forget_realtime_connections(&writer).await?;
+    match node.as_mut() {
+        None => cluster::forget_realtime_connections(&writer).await?,
+        Some(node) => node.settle(writer.clone()).await?,
+    }
 
     let (stop, stop_receiver) = watch::channel(false);
     let presence_task = tokio::spawn(run_presence(writer.clone(), presence_changes));
@@ -279,6 +271,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         clock,
         realtime: realtime.clone(),
         metrics: Arc::new(Metrics::new(sink)),
+        lease: node.as_ref().map(|node| node.lease.clone()),
         deliveries,
         openapi: OnceLock::new(),
         console: ConsoleSettings {
@@ -306,6 +299,9 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         }
         presence_task.abort();
         writer_task.shutdown().await;
+        if let Some(node) = node {
+            node.release().await;
+        }
         tracing::info!("stopped");
         served.context("the HTTP server failed")
     });

@@ -23,6 +23,9 @@ pub const ENV_PREFIX: &str = "SWITCHBOARD_";
 pub const KEYS: &[(&str, &str, &str)] = &[
     ("listen", "127.0.0.1:8080", "address and port the HTTP and WebSocket server listens on"),
     ("database_url", "sqlite://switchboard.db", "sqlite://PATH or postgres://USER@HOST/DB"),
+    ("node_name", "", "this node's name in the writer lease (PostgreSQL clusters); host:port of `listen` when empty"),
+    ("advertise_url", "", "how other nodes and clients reach this node; http://<listen> when empty"),
+    ("leader_lease", "5s", "writer lease length on PostgreSQL: a dead writer is replaced within about this long"),
     ("jwt_secret", "", "HS256 secret for bearer tokens; generated and stored on first start when empty"),
     ("pusher_app_id", "", "Pusher app id; generated and stored on first start when empty"),
     ("pusher_app_key", "", "Pusher app key clients connect with; generated when empty"),
@@ -123,8 +126,32 @@ pub struct Settings {
     pub pusher: PusherConfig,
     /// The rules' values (SPEC §9).
     pub engine: EngineConfig,
+    /// Several nodes on one PostgreSQL database (`node_name`, `advertise_url`, `leader_lease`).
+    pub cluster: ClusterSettings,
     /// The host events' webhooks and feed retention.
     pub webhooks: WebhookSettings,
+}
+
+/// The keys of a PostgreSQL cluster (README "Running several nodes"); unused on SQLite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `None`: host:port of `listen`.
+    pub node_name: Option<String>,
+    /// `None`: `http://<listen>`.
+    pub advertise_url: Option<String>,
+    /// How long the writer lease lasts on the database's clock.
+    pub leader_lease: Duration,
+}
+
+impl ClusterSettings {
+    /// Shortest lease accepted: renewals every third of it must fit between commits.
+    pub const MIN_LEASE: Duration = Duration::from_millis(500);
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings { node_name: None, advertise_url: None, leader_lease: Duration::from_secs(5) }
+    }
 }
 
 /// The `webhook_*` keys and `event_retention`.
@@ -166,6 +193,7 @@ impl Default for Settings {
             event_namespace: "App\\Events".to_owned(),
             pusher: PusherConfig::new("", "", ""),
             engine: EngineConfig::default(),
+            cluster: ClusterSettings::default(),
             webhooks: WebhookSettings::default(),
         }
     }
@@ -272,6 +300,20 @@ impl Settings {
                     return Err(invalid("expected sqlite://PATH or postgres://...".to_owned()));
                 }
                 self.database_url = value.to_owned();
+            }
+            "node_name" => self.cluster.node_name = non_empty(value),
+            "advertise_url" => {
+                if !(value.is_empty() || value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(invalid("expected an http:// or https:// URL".to_owned()));
+                }
+                self.cluster.advertise_url = non_empty(value.trim_end_matches('/'));
+            }
+            "leader_lease" => {
+                let lease = parse_duration(value).map_err(invalid)?;
+                if lease < ClusterSettings::MIN_LEASE {
+                    return Err(invalid(format!("at least {:?}", ClusterSettings::MIN_LEASE)));
+                }
+                self.cluster.leader_lease = lease;
             }
             "jwt_secret" => self.jwt_secret = non_empty(value),
             "pusher_app_id" => self.pusher_app_id = non_empty(value),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use switchboard_engine::{Command, Reply};
-use switchboard_store::WriterHandle;
+use switchboard_store::{WriteError, WriterHandle};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
@@ -33,6 +33,8 @@ pub async fn run(writer: WriterHandle, interval: Duration, mut stop: watch::Rece
                 }
             }
             Ok(other) => tracing::error!(?other, "the monitor got an unexpected reply"),
+            // A standby of a cluster has nothing to monitor: the writer's timer does it.
+            Err(WriteError::Standby { .. }) => {}
             Err(error) => tracing::warn!(%error, "the monitor run failed; retrying at the next tick"),
         }
     }

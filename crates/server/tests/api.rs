@@ -332,11 +332,30 @@ both_backends!(supervisor_routes, |db: Db| async move {
 both_backends!(operations_routes, |db: Db| async move {
     let app = TestApp::start(db).await;
     assert_eq!(app.call("GET", "/health", None, None).await, (200, json!({"status": "ok"})));
-    assert_eq!(app.call("GET", "/ready", None, None).await, (200, json!({"status": "ready"})));
+    // One process (SQLite, or PostgreSQL with no other node) is the writer once started.
+    let (status, ready) = app.call("GET", "/ready", None, None).await;
+    assert_eq!((status, &ready["status"], &ready["role"]), (200, &json!("ready"), &json!("writer")));
+    let (status, _) = app.call("GET", "/ready?role=writer", None, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = app.call("GET", "/ready?role=reader", None, None).await;
+    assert_eq!((status, error_code(&body)), (422, "invalid_request"));
+    let (status, cluster) = app.supervisor("GET", "/api/supervisor/cluster", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(cluster["node"]["role"], "writer");
+    if cluster["mode"] == "cluster" {
+        assert_eq!(cluster["epoch"], 1);
+        assert_eq!(cluster["writer"]["epoch"], 1);
+        assert_eq!(cluster["nodes"].as_array().map(Vec::len), Some(1));
+    } else {
+        assert_eq!(cluster["mode"], "single");
+    }
     app.directory(&[1], &[10]).await;
     let response = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics");
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
+    if cluster["mode"] == "cluster" {
+        assert!(text.contains("switchboard_cluster_writer 1\n") && text.contains("switchboard_cluster_epoch 1\n"));
+    }
     for series in [
         "switchboard_http_requests_total{method=\"PUT\",route=\"/api/moderators/{id}\",status=\"200\"} 1",
         "switchboard_commands_applied_total",
@@ -408,6 +427,7 @@ async fn openapi_lists_exactly_the_routes() {
         ("GET", "/moderateur/conflicts"),
         ("POST", "/moderateur/conflicts/resolve"),
         ("GET", "/api/supervisor/state"),
+        ("GET", "/api/supervisor/cluster"),
         ("GET", "/api/supervisor/load-report"),
         ("GET", "/api/supervisor/alerts"),
         ("GET", "/api/supervisor/conflicts"),

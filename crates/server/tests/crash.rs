@@ -61,6 +61,10 @@ impl Service {
             .env("SWITCHBOARD_DATABASE_URL", database_url)
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_JWT_SECRET", SECRET)
+            // One node restarted: on PostgreSQL it takes the writer lease over from its killed
+            // incarnation at once instead of waiting for the lease to expire (a new port each
+            // start would otherwise make it a new node).
+            .env("SWITCHBOARD_NODE_NAME", "crash-test")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)

@@ -7,6 +7,11 @@
 //! nothing. Environment: `DURABLE_SECONDS` (per measurement, default 3), `DURABLE_BACKENDS`
 //! (`sqlite` or `postgres` to run only the batch measurements of one; floors always run).
 //!
+//! PostgreSQL runs twice per batch size, alternately, in the same run: as one node
+//! (`postgres`) and as a cluster's writer holding the writer lease (`postgres+fence`), whose
+//! every batch first proves its epoch under a row lock (`FOR SHARE`) and counts itself in
+//! `writer_epochs`: the cost of fencing.
+//!
 //! The workload is ingestion, the hot durable path: `InboundMessage` with a new message id
 //! each, from 20,000 clients to 100 profiles held by 40 connected moderators. Each command
 //! stores its message row, its conversation, usually a client lock, and its events.
@@ -18,7 +23,8 @@ use std::time::{Duration, Instant};
 use switchboard_engine::{ClientId, Command, Config, MessageId, ModeratorId, ProfileId};
 use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url, fresh_sqlite_url};
 use switchboard_store::{
-    Clock, EventSink, OutboxEvent, Store, SystemClock, WriteError, Writer, WriterConfig, WriterHandle,
+    Clock, EventSink, Lease, LeaseSettings, OutboxEvent, Store, SystemClock, WriteError, Writer, WriterConfig,
+    WriterHandle,
 };
 
 const BATCH_SIZES: [usize; 4] = [1, 10, 100, 1000];
@@ -91,9 +97,30 @@ async fn prepare(handle: &WriterHandle) {
 
 async fn measure(url: &str, backend: &'static str, batch: usize, first_message_id: u64) -> Row {
     let store = open(url).await;
-    let config = WriterConfig { engine: Config::default(), channel_capacity: 8192, max_batch: batch, webhooks: false };
+    let lease = (backend == "postgres+fence").then(|| {
+        let settings = LeaseSettings {
+            node_name: "bench".into(),
+            advertise_url: "http://bench".into(),
+            lease: Duration::from_secs(5),
+        };
+        Lease::start(&store, settings).expect("a lease on PostgreSQL")
+    });
+    let config = WriterConfig {
+        engine: Config::default(),
+        channel_capacity: 8192,
+        max_batch: batch,
+        lease: lease.as_ref().map(|(lease, _)| lease.clone()),
+        webhooks: false,
+    };
     let sink = Arc::new(CountingSink(AtomicU64::new(0)));
     let (handle, task) = Writer::start(store.clone(), config, Arc::new(SystemClock), sink).await.expect("start");
+    if let Some((lease, _)) = &lease {
+        let asked = Instant::now();
+        while !lease.is_serving_writer() {
+            assert!(asked.elapsed() < Duration::from_secs(30), "the lease was not granted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     prepare(&handle).await;
     let submitters = (batch * 2).clamp(64, 4000) as u64;
     let next = Arc::new(AtomicU64::new(first_message_id));
@@ -136,6 +163,9 @@ async fn measure(url: &str, backend: &'static str, batch: usize, first_message_i
     let commands = acknowledged.load(Ordering::Relaxed);
     drop(handle);
     task.shutdown().await;
+    if let Some((_, keeper)) = lease {
+        keeper.release().await;
+    }
     store.close().await;
     Row {
         backend,
@@ -169,23 +199,27 @@ async fn main() {
     store.close().await;
     drop_postgres_database(&postgres_url).await;
     for (index, &batch) in BATCH_SIZES.iter().enumerate().filter(|_| only.is_empty() || only.contains("postgres")) {
-        let url = fresh_postgres_url().await;
-        rows.push(measure(&url, "postgres", batch, 1 + index as u64 * 100_000_000).await);
-        drop_postgres_database(&url).await;
+        for backend in ["postgres", "postgres+fence"] {
+            let url = fresh_postgres_url().await;
+            rows.push(measure(&url, backend, batch, 1 + index as u64 * 100_000_000).await);
+            drop_postgres_database(&url).await;
+        }
     }
 
     println!();
     println!(
-        "durable throughput, {:.1} s per measurement (commands acknowledged after COMMIT)",
-        duration.as_secs_f64()
+        "durable throughput, {:.1} s per measurement (commands acknowledged after COMMIT); load average at the end: {}",
+        duration.as_secs_f64(),
+        std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".to_owned(), |text| text.trim().to_owned())
     );
     println!();
-    println!("| backend  | max_batch | commands/s | mean batch | commits/s | time in COMMIT | floor: 1-row tx/s | floor: empty tx/s |");
-    println!("|----------|----------:|-----------:|-----------:|----------:|---------------:|------------------:|------------------:|");
+    println!("| backend        | max_batch | commands/s | mean batch | commits/s | time in COMMIT | floor: 1-row tx/s | floor: empty tx/s |");
+    println!("|----------------|----------:|-----------:|-----------:|----------:|---------------:|------------------:|------------------:|");
     for row in &rows {
-        let (one_row, empty) = floors.iter().find(|(backend, _)| *backend == row.backend).map_or((0.0, 0.0), |f| f.1);
+        let floor_of = row.backend.trim_end_matches("+fence");
+        let (one_row, empty) = floors.iter().find(|(backend, _)| *backend == floor_of).map_or((0.0, 0.0), |f| f.1);
         println!(
-            "| {:<8} | {:>9} | {:>10.0} | {:>10.1} | {:>9.0} | {:>13.0}% | {:>17.0} | {:>17.0} |",
+            "| {:<14} | {:>9} | {:>10.0} | {:>10.1} | {:>9.0} | {:>13.0}% | {:>17.0} | {:>17.0} |",
             row.backend,
             row.batch,
             row.commands_per_second,

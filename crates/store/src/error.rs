@@ -15,6 +15,13 @@ pub enum StoreError {
     /// A stored value could not be read back (bad JSON, unknown enum text, out-of-range number).
     #[error("corrupt stored value in {table}.{column}: {detail}")]
     Corrupt { table: &'static str, column: &'static str, detail: String },
+    /// A cluster's writer may not commit under `epoch` any more: its lease expired, was
+    /// taken by another node, or passed its local deadline. Nothing was written.
+    #[error("the writer lease of epoch {epoch} is no longer held: this node must not commit")]
+    Fenced { epoch: i64 },
+    /// The writer lease (several nodes on one database) needs PostgreSQL.
+    #[error("the writer lease needs PostgreSQL; SQLite is one node")]
+    LeaseNeedsPostgres,
 }
 
 impl StoreError {
@@ -32,6 +39,10 @@ pub enum WriteError {
     /// Storage is unreachable or the batch's commit failed; nothing was acknowledged (HTTP 503).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// This node is a standby of a cluster: another node is the writer (its `advertise_url`,
+    /// when known). Nothing was applied (HTTP 503; forwarding to the writer is not built).
+    #[error("this node is a standby; the writer is {}", writer.as_deref().unwrap_or("not known yet (a takeover is in progress)"))]
+    Standby { writer: Option<String> },
     /// The writer has stopped.
     #[error("the writer is shutting down")]
     ShuttingDown,

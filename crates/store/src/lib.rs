@@ -14,10 +14,12 @@
 //! - `host`: the host platform's events (`message.sent`, ...), derived from the engine's
 //!   events and the stored replies, written by the writer in the batch's transaction;
 //! - `host_store`: the feed's reads and the webhook delivery state of those events;
-//! - `sql`: the only code that runs SQL, for both backends;
+//! - `lease`: the writer lease of a PostgreSQL cluster (which node may commit, under which
+//!   epoch), asked by the writer before every commit;
+//! - `sql`: the only code that runs the writer's SQL, for both backends;
 //! - `store`: connecting, migrating, and the reads the server needs beside the engine.
 //!
-//! Modules use each other one way only: `writer` → `store` → `sql` → `records` → `outbox`
+//! Modules use each other one way only: `writer` → `lease` → `store` → `sql` → `records` → `outbox`
 //! → `time`, where a module uses only modules to its right and the leaves `clock`, `error`
 //! and `metrics`; `testing` sits above them all.
 
@@ -25,6 +27,7 @@ mod clock;
 mod error;
 mod host;
 mod host_store;
+mod lease;
 mod metrics;
 mod outbox;
 mod records;
@@ -40,6 +43,9 @@ pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{StoreError, WriteError};
 pub use crate::host::{parse_webhook_id, webhook_id, HostEvent};
 pub use crate::host_store::{AttemptRecord, DeliveryStatus, FeedBounds, RetryOutcome, WebhookDelivery, WebhookHealth};
+pub use crate::lease::{
+    Acquire, ClusterView, EpochRecord, Lease, LeaseKeeper, LeaseSettings, LeaseSql, NodeSeen, Role, LEASE_CHANNEL,
+};
 pub use crate::metrics::{Histogram, WriterMetrics};
 pub use crate::outbox::{encode_event, message_id_json, OutboxEvent};
 pub use crate::records::Direction;

@@ -13,6 +13,42 @@ use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnect
 use crate::error::StoreError;
 use crate::records::{Loaded, Loader, RowExt, Table, Value, WritePlan};
 
+/// What a fenced commit proves before it writes (a cluster's writer, `lease.rs`): the lease
+/// row still names this epoch and holder and has not expired on the database's clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fence {
+    pub(crate) epoch: i64,
+    pub(crate) holder: String,
+}
+
+/// The first statement of a fenced batch transaction. `FOR SHARE` holds the lease row until
+/// COMMIT, so a grant to another node (an UPDATE of that row) waits for this batch, and a
+/// batch that runs after a grant sees the new epoch and finds no row: no batch of an old
+/// epoch ever commits after a newer epoch was granted. The same statement counts the batch
+/// in its epoch's log row (`writer_epochs`), which the tests read.
+const FENCE_SQL: &str = "WITH fence AS ( \
+       SELECT epoch FROM writer_lease \
+       WHERE id = 1 AND epoch = $1 AND holder = $2 AND expires_at > clock_timestamp() FOR SHARE) \
+     UPDATE writer_epochs SET commits = commits + 1, last_commit_at = clock_timestamp() \
+     FROM fence WHERE writer_epochs.epoch = fence.epoch";
+
+/// A PostgreSQL batch: the fence first (if any), then the plan.
+async fn write_postgres(conn: &mut PgConnection, plan: &WritePlan, fence: Option<&Fence>) -> Result<(), StoreError> {
+    if let Some(fence) = fence {
+        check_fence(&mut *conn, fence).await?;
+    }
+    Ok(execute_plan_postgres(conn, plan).await?)
+}
+
+async fn check_fence(conn: &mut PgConnection, fence: &Fence) -> Result<(), StoreError> {
+    let proved = sqlx::query(FENCE_SQL).bind(fence.epoch).bind(&fence.holder).execute(conn).await?;
+    if proved.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced { epoch: fence.epoch })
+    }
+}
+
 /// Most bound values in one statement (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_BINDS_PER_STATEMENT: usize = 30_000;
 /// Most rows in one multi-row statement.
@@ -297,21 +333,24 @@ impl Conn {
         }
     }
 
-    /// Writes the plan in one transaction. On any error the transaction is rolled back (as
-    /// far as the connection still allows) and the error returned; the caller must then treat
-    /// the connection as suspect and the batch as not committed.
-    pub async fn commit(&mut self, plan: &WritePlan) -> Result<(), sqlx::Error> {
+    /// Writes the plan in one transaction, first proving `fence` in it when given (a
+    /// cluster's writer on PostgreSQL; `Fenced` if the epoch is no longer held). On any error
+    /// the transaction is rolled back (as far as the connection still allows) and the error
+    /// returned; the caller must then treat the connection as suspect and the batch as not
+    /// committed.
+    pub async fn commit(&mut self, plan: &WritePlan, fence: Option<&Fence>) -> Result<(), StoreError> {
         let begin = match self {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
             Conn::Postgres(_) => "BEGIN",
         };
         self.raw(begin).await?;
         let written = match self {
-            Conn::Sqlite(connection) => execute_plan_sqlite(connection, plan).await,
-            Conn::Postgres(connection) => execute_plan_postgres(connection, plan).await,
+            Conn::Sqlite(_) if fence.is_some() => Err(StoreError::LeaseNeedsPostgres),
+            Conn::Sqlite(connection) => execute_plan_sqlite(connection, plan).await.map_err(StoreError::from),
+            Conn::Postgres(connection) => write_postgres(connection, plan, fence).await,
         };
         let result = match written {
-            Ok(()) => self.raw("COMMIT").await,
+            Ok(()) => self.raw("COMMIT").await.map_err(StoreError::from),
             Err(error) => Err(error),
         };
         if result.is_err() {

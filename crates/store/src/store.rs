@@ -25,6 +25,18 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long SQLite waits for another connection's write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// PostgreSQL session settings that keep a dead or paused writer from holding the lease row
+/// (README "Running several nodes"): a session idle inside a transaction this long is ended
+/// by the server (its row locks with it), so a writer stopped (SIGSTOP) between its fence
+/// check and its COMMIT cannot delay a takeover beyond the lease; TCP keepalives from the
+/// server find a peer whose host vanished within idle + interval × count.
+const POSTGRES_SESSION_SETTINGS: [(&str, &str); 5] = [
+    ("idle_in_transaction_session_timeout", "5s"),
+    ("tcp_keepalives_idle", "5"),
+    ("tcp_keepalives_interval", "1"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "8000"),
+];
 /// Connections per pool: one for the writer, the rest for the server's reads.
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
@@ -90,6 +102,7 @@ impl Store {
             // Acknowledged means durable: never inherit `synchronous_commit = off` from the server.
             let options = PgConnectOptions::from_str(database_url)?
                 .options([("synchronous_commit", "on")])
+                .options(POSTGRES_SESSION_SETTINGS)
                 .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
             let pool = PgPoolOptions::new()
                 .max_connections(POSTGRES_MAX_CONNECTIONS)
@@ -148,6 +161,14 @@ impl Store {
             Pool::Postgres(pool) => pool.execute("SELECT 1").await.map(drop)?,
         }
         Ok(())
+    }
+
+    /// The PostgreSQL pool (for the writer lease), `None` on SQLite.
+    pub(crate) fn postgres_pool(&self) -> Option<&PgPool> {
+        match &*self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
     }
 
     pub(crate) async fn acquire(&self) -> Result<Conn, sqlx::Error> {

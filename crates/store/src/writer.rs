@@ -16,6 +16,12 @@
 //! and answers every job at once with `Unavailable`, so the channel never fills up with
 //! callers waiting for a database that is gone.
 //!
+//! In a cluster (`WriterConfig::lease`, PostgreSQL) the writer serves only while this node
+//! holds the writer lease (`lease.rs`): it starts as a standby answering every job with
+//! `Standby`, loads the state once the lease is granted, fences every commit with the epoch
+//! it loaded under, and drops the engine (a standby again) as soon as that epoch cannot be
+//! trusted or the database refuses it.
+//!
 //! Never here: SQL (that is `sql.rs`), JSON shapes (`outbox.rs`), rules (the engine).
 
 use std::collections::BTreeSet;
@@ -30,10 +36,11 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::error::{StoreError, WriteError};
 use crate::host::{HostEvents, HostSource, SentMessage};
+use crate::lease::Lease;
 use crate::metrics::{Metrics, WriterMetrics};
 use crate::outbox::{outbox_events, OutboxEvent};
 use crate::records::{plan_batch, ts, AppliedBatch, Direction, MarkDelivered, MessageRow, RowIds, Shadow, WritePlan};
-use crate::sql::Conn;
+use crate::sql::{Conn, Fence};
 use crate::store::Store;
 
 /// Longest the writer sleeps without looking at the clock (a safety net for clock jumps
@@ -59,6 +66,9 @@ pub struct WriterConfig {
     pub channel_capacity: usize,
     /// Most jobs applied and committed in one transaction.
     pub max_batch: usize,
+    /// A cluster's writer lease (PostgreSQL): serve only while it is held, fence every
+    /// commit with its epoch. `None`: one node, always the writer.
+    pub lease: Option<Lease>,
     /// Schedule a webhook delivery for each host event (`webhook_url` is set). Off, host
     /// events are still stored, for the feed.
     pub webhooks: bool,
@@ -73,6 +83,7 @@ impl WriterConfig {
             engine,
             channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY,
             max_batch: Self::DEFAULT_MAX_BATCH,
+            lease: None,
             webhooks: false,
         }
     }
@@ -281,7 +292,8 @@ pub struct Writer;
 impl Writer {
     /// Loads every table, restores the engine (logging and committing each repair), delivers
     /// the outbox events not yet delivered, then serves. Does not migrate: call
-    /// `Store::migrate` first.
+    /// `Store::migrate` first. With a lease (a cluster), returns at once as a standby and
+    /// does all that each time the lease is granted.
     pub async fn start(
         store: Store,
         config: WriterConfig,
@@ -292,7 +304,10 @@ impl Writer {
         let metrics = Arc::new(Metrics::new());
         let (host_committed, host_committed_receiver) = watch::channel(0);
         let shared = Arc::new(Shared { store, config, clock, sink, metrics: Arc::clone(&metrics), host_committed });
-        let recovered = recover(Arc::clone(&shared), 0).await?;
+        let recovered = match shared.config.lease {
+            None => Some(recover(Arc::clone(&shared), 0).await?),
+            Some(_) => None,
+        };
         let (jobs_sender, jobs) = mpsc::channel(channel_capacity);
         let (stop, stop_receiver) = watch::channel(false);
         let writer = WriterLoop {
@@ -300,9 +315,9 @@ impl Writer {
             jobs,
             stop: stop_receiver,
             stop_detached: false,
-            delivered_up_to: recovered.delivered_up_to,
+            delivered_up_to: recovered.as_ref().map_or(0, |recovered| recovered.delivered_up_to),
             marked_up_to: 0,
-            serving: Some(recovered.serving),
+            serving: recovered.map(|recovered| recovered.serving),
         };
         let join = tokio::spawn(writer.run());
         let handle = WriterHandle { jobs: jobs_sender, metrics, host_committed: host_committed_receiver };
@@ -321,6 +336,18 @@ struct Shared {
     host_committed: watch::Sender<i64>,
 }
 
+impl Shared {
+    /// What a commit of an engine loaded under `epoch` must prove: nothing on one node; in a
+    /// cluster, the lease of that very epoch, still within its local deadline (else `Fenced`).
+    fn fence(&self, epoch: Option<i64>) -> Result<Option<Fence>, StoreError> {
+        match (&self.config.lease, epoch) {
+            (None, _) => Ok(None),
+            (Some(lease), Some(epoch)) => lease.fence(epoch).map(Some),
+            (Some(_), None) => Err(StoreError::Fenced { epoch: 0 }),
+        }
+    }
+}
+
 /// The engine and the connection it is persisted through, while storage works.
 struct Serving {
     engine: Engine,
@@ -330,6 +357,8 @@ struct Serving {
     next_host_sequence: i64,
     /// What is stored, so that a batch writes only the rows that differ.
     shadow: Shadow,
+    /// The lease epoch the engine was loaded under (a cluster), which every commit proves.
+    epoch: Option<i64>,
 }
 
 struct Recovered {
@@ -340,6 +369,11 @@ struct Recovered {
 /// Rebuilds the engine from the database, commits what the restore repaired, and delivers
 /// the outbox rows above `delivered_up_to` that were never marked delivered.
 async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered, StoreError> {
+    // The epoch is fixed before loading: the state read is what that grant saw, at least.
+    let epoch = match &shared.config.lease {
+        None => None,
+        Some(lease) => Some(lease.held_epoch().ok_or(StoreError::Fenced { epoch: 0 })?),
+    };
     let mut conn = shared.store.acquire().await?;
     let loaded = match conn.load().await {
         Ok(loaded) => loaded,
@@ -384,9 +418,13 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
     };
     let (plan, written) = plan_batch(&repaired, &shadow);
     if !plan.is_empty() {
-        if let Err(error) = conn.commit(&plan).await {
+        let committed = match shared.fence(epoch) {
+            Ok(fence) => conn.commit(&plan, fence.as_ref()).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = committed {
             conn.discard();
-            return Err(error.into());
+            return Err(error);
         }
     }
     shadow.record(written);
@@ -401,7 +439,11 @@ async fn recover(shared: Arc<Shared>, delivered_up_to: i64) -> Result<Recovered,
         shared.sink.deliver(&deliver);
         Metrics::add(&shared.metrics.events_delivered, deliver.len() as u64);
     }
-    Ok(Recovered { serving: Serving { engine, conn, ids, next_host_sequence, shadow }, delivered_up_to })
+    if let (Some(lease), Some(epoch)) = (&shared.config.lease, epoch) {
+        info!(epoch, "this node is the writer: the state is loaded and the outbox delivered");
+        lease.set_serving(epoch, true);
+    }
+    Ok(Recovered { serving: Serving { engine, conn, ids, next_host_sequence, shadow, epoch }, delivered_up_to })
 }
 
 fn raised_alerts(events: &[Event]) -> Vec<&Alert> {
@@ -505,6 +547,12 @@ enum Wake {
 impl WriterLoop {
     async fn run(mut self) {
         loop {
+            if let Some(serving) = &self.serving {
+                if self.shared.fence(serving.epoch).is_err() {
+                    // Idle when the lease went: drop the engine now, not at the next command.
+                    self.depose(None);
+                }
+            }
             if self.serving.is_none() && !self.wait_for_storage().await {
                 break;
             }
@@ -635,13 +683,17 @@ impl WriterLoop {
             plan.mark_delivered = mark;
         }
 
-        let committed = if has_work {
-            let started = Instant::now();
-            let result = serving.conn.commit(&plan).await;
-            metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-            result
-        } else {
-            Ok(())
+        // Checked last, after applying: a lease past its local deadline commits nothing, and
+        // answers nothing either (not even reads: another node may be the writer by now).
+        let committed = match shared.fence(serving.epoch) {
+            Ok(fence) if has_work => {
+                let started = Instant::now();
+                let result = serving.conn.commit(&plan, fence.as_ref()).await;
+                metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                result
+            }
+            Ok(_) => Ok(()),
+            Err(fenced) => Err(fenced),
         };
         if batch_size > 0 {
             metrics.batch_size.observe(batch_size as f64);
@@ -679,12 +731,64 @@ impl WriterLoop {
                 error!(error = %failure, jobs = batch_size, "commit failed: the batch is answered unavailable and the engine is rebuilt from storage");
                 Metrics::add(&metrics.commits_failed, 1);
                 Metrics::add(&metrics.unavailable_answers, batch_size as u64);
-                let message = format!("commit failed: {failure}");
+                // Fenced: nothing was committed and this node is no writer any more; the caller
+                // hears that it reached a standby (503 either way).
+                let refusal = match failure {
+                    StoreError::Fenced { .. } => WriteError::Standby { writer: None },
+                    _ => WriteError::Unavailable(format!("commit failed: {failure}")),
+                };
                 for answer in answers {
-                    answer.send(Err(WriteError::Unavailable(message.clone())));
+                    answer.send(Err(refusal.clone()));
                 }
-                serving.conn.discard();
-                metrics.storage_available.store(false, std::sync::atomic::Ordering::Relaxed);
+                if let StoreError::Fenced { epoch } = failure {
+                    warn!(epoch, "the writer lease is lost: the engine is dropped and this node is a standby");
+                    self.serving = Some(serving);
+                    self.depose(Some(epoch));
+                } else {
+                    serving.conn.discard();
+                    metrics.storage_available.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Drops the engine of a writer whose lease cannot be trusted (`refused`: the database
+    /// refused that epoch, so the lease is lost whatever the keeper believed). The loop then
+    /// waits as a standby for the lease before loading the state again.
+    fn depose(&mut self, refused: Option<i64>) {
+        let Some(serving) = self.serving.take() else { return };
+        serving.conn.discard();
+        if let (Some(lease), Some(epoch)) = (&self.shared.config.lease, serving.epoch) {
+            if refused == Some(epoch) {
+                lease.lost(epoch);
+            }
+            lease.set_serving(epoch, false);
+        }
+    }
+
+    /// A standby: answers every job with the standby refusal until this node holds the
+    /// lease. Returns false when the writer should stop instead.
+    async fn wait_for_lease(&mut self, lease: &Lease) -> bool {
+        let mut role = lease.watch();
+        loop {
+            if lease.held_epoch().is_some() {
+                return true;
+            }
+            tokio::select! {
+                biased;
+                changed = self.stop.changed(), if !self.stop_detached => match changed {
+                    Ok(()) if *self.stop.borrow() => return false,
+                    Ok(()) => {}
+                    Err(_) => self.stop_detached = true,
+                },
+                changed = role.changed() => if changed.is_err() { return false },
+                job = self.jobs.recv() => match job {
+                    Some(job) => {
+                        Metrics::add(&self.shared.metrics.unavailable_answers, 1);
+                        job.refuse(lease.standby_refusal());
+                    }
+                    None => return false,
+                },
             }
         }
     }
@@ -697,7 +801,11 @@ impl WriterLoop {
             mark_delivered: Some(MarkDelivered { up_to_id, at: ts(self.shared.clock.now()) }),
             ..WritePlan::default()
         };
-        match serving.conn.commit(&plan).await {
+        let committed = match self.shared.fence(serving.epoch) {
+            Ok(fence) => serving.conn.commit(&plan, fence.as_ref()).await,
+            Err(fenced) => Err(fenced),
+        };
+        match committed {
             Ok(()) => self.marked_up_to = up_to_id,
             Err(error) => {
                 warn!(%error, "could not record delivered events; storage is checked again");
@@ -717,6 +825,11 @@ impl WriterLoop {
         loop {
             if self.is_stopping() {
                 return false;
+            }
+            if let Some(lease) = self.shared.config.lease.clone() {
+                if !self.wait_for_lease(&lease).await {
+                    return false;
+                }
             }
             let attempt = recover(Arc::clone(&self.shared), self.delivered_up_to);
             tokio::pin!(attempt);
@@ -775,6 +888,7 @@ impl WriterLoop {
         if self.delivered_up_to > self.marked_up_to {
             self.flush_mark().await;
         }
+        self.depose(None);
         info!("the writer stopped");
     }
 }

@@ -30,6 +30,12 @@ pub enum Error {
     Gone { code: &'static str, message: String },
     /// 503: storage is unreachable or the service is stopping. The detail is logged only.
     Unavailable { detail: String },
+    /// 503 `unavailable`: this node is a standby of a cluster; the message names the writer
+    /// (its `advertise_url`) so that a caller or an operator can go there.
+    Standby { writer: Option<String> },
+    /// 429 `not_writer`: `GET /ready?role=writer` on a standby (for load balancers that send
+    /// writes to the writer only).
+    NotWriter { writer: Option<String> },
     /// 500: a bug (the writer answered something unexpected). Logged, never detailed.
     Internal(String),
 }
@@ -56,7 +62,8 @@ impl Error {
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Gone { .. } => StatusCode::GONE,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::Standby { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NotWriter { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,7 +76,8 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
-            Error::Unavailable { .. } => "unavailable",
+            Error::Unavailable { .. } | Error::Standby { .. } => "unavailable",
+            Error::NotWriter { .. } => "not_writer",
             Error::Internal(_) => "internal",
         }
     }
@@ -84,6 +92,9 @@ impl Error {
             | Error::Conflict { message, .. }
             | Error::Gone { message, .. } => message.clone(),
             Error::Unavailable { .. } => "storage is unavailable; nothing was changed, try again".to_owned(),
+            Error::Standby { writer } | Error::NotWriter { writer } => {
+                WriteError::Standby { writer: writer.clone() }.to_string()
+            }
             Error::Internal(_) => "internal error; it has been logged".to_owned(),
         }
     }
@@ -144,6 +155,7 @@ impl From<WriteError> for Error {
         match error {
             WriteError::Rejected(rejection) => rejection.into(),
             WriteError::Unavailable(detail) => Error::Unavailable { detail },
+            WriteError::Standby { writer } => Error::Standby { writer },
             WriteError::ShuttingDown => Error::Unavailable { detail: "the writer is shutting down".to_owned() },
         }
     }

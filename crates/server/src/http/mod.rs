@@ -10,6 +10,7 @@
 //! internals, only `WriterHandle` and the engine's read accessors.
 
 pub mod auth;
+mod cluster;
 pub mod console;
 pub mod error;
 mod events;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let routes = supervisor::routes(routes);
     let routes = events::routes(routes);
     let routes = operations::routes(routes, &state);
+    let routes = cluster::routes(routes);
     let Routes { router, docs } = routes;
     let _ = state.openapi.set(crate::openapi::document(&docs));
     let _ = DOCS.set(docs);

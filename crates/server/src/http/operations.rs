@@ -1,4 +1,4 @@
-//! Operations and realtime entry points: liveness, readiness, metrics, the OpenAPI document,
+//! Operations and realtime entry points: liveness, metrics (readiness is `cluster.rs`'s), the OpenAPI document,
 //! the console pages (served by `console.rs`), and `/broadcasting/auth` (whose decisions live in
 //! `crate::realtime`).
 
@@ -10,7 +10,6 @@ use serde_json::json;
 
 use switchboard_pusher::AuthDenied;
 
-use super::error::{Error, Result};
 use super::reply::ok;
 use super::routes::Routes;
 use super::state::AppState;
@@ -30,7 +29,6 @@ pub(crate) fn routes(routes: Routes, state: &AppState) -> Routes {
     });
     routes
         .add(Method::GET, "/health", None, "Liveness: the process answers", None, 200, &[], get(health))
-        .add(Method::GET, "/ready", None, "Readiness: storage is reachable", None, 200, &[503], get(ready))
         .add(Method::GET, "/metrics", None, "Prometheus text format", None, 200, &[], get(metrics))
         .add(Method::GET, "/openapi.json", None, "This document", None, 200, &[], get(openapi))
         .add(Method::GET, "/", None, "The moderator console", None, 200, &[], get(super::console::moderator_page))
@@ -71,13 +69,9 @@ async fn health() -> Response {
     ok(json!({"status": "ok"}))
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Response> {
-    state.store.ping().await.map_err(|error| Error::Unavailable { detail: error.to_string() })?;
-    Ok(ok(json!({"status": "ready"})))
-}
-
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render(&state.writer, &state.realtime).await;
+    crate::cluster::render_metrics(state.lease.as_ref(), &mut text);
     crate::webhooks::render_metrics(&state.store, &state.deliveries, state.clock.now(), &mut text).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use switchboard_pusher::Realtime;
-use switchboard_store::{Clock, Store, WriterHandle};
+use switchboard_store::{Clock, Lease, Store, WriterHandle};
 
 use crate::auth::Tokens;
 use crate::metrics::Metrics;
@@ -37,6 +37,8 @@ pub struct AppContext {
     /// The Pusher server (for metrics; publishing goes through the event sink).
     pub realtime: Realtime,
     pub metrics: Arc<Metrics>,
+    /// This node's writer lease on PostgreSQL (`/ready`, the cluster view); `None` on SQLite.
+    pub lease: Option<Lease>,
     /// The host events' webhook delivery task (woken by a supervisor's retry; its counters).
     pub deliveries: Deliveries,
     /// `/openapi.json`, built once from the same table as the router.

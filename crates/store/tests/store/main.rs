@@ -4,6 +4,7 @@
 mod common;
 
 mod behaviour;
+mod lease;
 mod outage;
 mod repair;
 mod schema;

@@ -1,0 +1,152 @@
+//! This process as a node of a PostgreSQL cluster: the writer lease's settings from the
+//! configuration, the keeper that holds or asks for the lease (`switchboard_store::Lease`),
+//! and what a node does each time it becomes the writer.
+//!
+//! On SQLite there is no cluster: the one process is the writer from the start. On
+//! PostgreSQL every node starts as a standby; the writer task (`switchboard_store::Writer`)
+//! loads the state once the lease is granted and drops it when the lease goes. A standby
+//! answers API commands 503 `unavailable`, naming the writer, and serves `/health` and
+//! `/ready`; forwarding to the writer, cross-node fan-out and cluster-wide presence are not
+//! built yet (issue 14, item 4).
+//!
+//! Never here: SQL (the lease's lives in the store), HTTP (`http/cluster.rs` reads the lease).
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use switchboard_engine::{Command, ModeratorId};
+use switchboard_store::{Lease, LeaseKeeper, LeaseSettings, Role, Store, StoreError, WriterHandle};
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+
+/// A running node of a cluster: its lease and the task that reacts to takeovers.
+pub struct Node {
+    pub lease: Lease,
+    keeper: LeaseKeeper,
+    takeovers: Option<JoinHandle<()>>,
+}
+
+/// The lease settings of this process: `node_name` defaulting to host:port of `listen`,
+/// `advertise_url` to `http://<listen>`.
+#[must_use]
+pub fn lease_settings(settings: &Settings, addr: SocketAddr) -> LeaseSettings {
+    let base = settings.base_url(addr);
+    LeaseSettings {
+        node_name: settings.cluster.node_name.clone().unwrap_or_else(|| base.trim_start_matches("http://").to_owned()),
+        advertise_url: settings.cluster.advertise_url.clone().unwrap_or(base),
+        lease: settings.cluster.leader_lease,
+    }
+}
+
+impl Node {
+    /// Starts asking for the writer lease, or `None` on SQLite (one node, always the writer).
+    ///
+    /// # Errors
+    /// The lease could not be started on PostgreSQL.
+    pub fn start(store: &Store, settings: &Settings, addr: SocketAddr) -> anyhow::Result<Option<Node>> {
+        match Lease::start(store, lease_settings(settings, addr)) {
+            Ok((lease, keeper)) => Ok(Some(Node { lease, keeper, takeovers: None })),
+            Err(StoreError::LeaseNeedsPostgres) => Ok(None),
+            Err(error) => Err(error).context("cannot start the writer lease"),
+        }
+    }
+
+    /// Waits until this node knows its part: the writer serving under its epoch (the first
+    /// request found the lease free: then the previous writer's sockets are forgotten before
+    /// this returns, as on one node), or a standby of a live writer, or `leader_lease` × 2
+    /// passed without either (the database is not answering: a standby for now). Then, each
+    /// time this node's writer starts serving under a new epoch, forgets the realtime
+    /// connections the previous writer remembered (its sockets died with it, or live on
+    /// another node whose presence is not forwarded yet).
+    ///
+    /// # Errors
+    /// The writer refused to reset presence after this node became the writer.
+    pub async fn settle(&mut self, writer: WriterHandle) -> anyhow::Result<()> {
+        let mut role = self.lease.watch();
+        let mut served = None;
+        {
+            let known = role.wait_for(|role| {
+                matches!(role, Role::Writer { serving: true, .. } | Role::Standby { writer: Some(_) })
+            });
+            if let Ok(Ok(known)) = tokio::time::timeout(self.lease.settings().lease * 2, known).await {
+                if let Role::Writer { epoch, .. } = *known {
+                    served = Some(epoch);
+                }
+            }
+        }
+        if served.is_some() {
+            forget_realtime_connections(&writer).await?;
+        }
+        self.takeovers = Some(tokio::spawn(async move {
+            loop {
+                let serving = match *role.borrow_and_update() {
+                    Role::Writer { epoch, serving: true, .. } => Some(epoch),
+                    _ => None,
+                };
+                if let Some(epoch) = serving.filter(|epoch| served != Some(*epoch)) {
+                    served = Some(epoch);
+                    tracing::info!(epoch, "serving as the writer");
+                    if let Err(error) = forget_realtime_connections(&writer).await {
+                        tracing::warn!(error = %format!("{error:#}"), epoch, "could not reset realtime presence after the takeover");
+                    }
+                }
+                if role.changed().await.is_err() {
+                    return;
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    /// Graceful stop, after the writer has stopped: releases the lease (a standby listening
+    /// takes it at once).
+    pub async fn release(self) {
+        if let Some(takeovers) = self.takeovers {
+            takeovers.abort();
+        }
+        self.keeper.release().await;
+    }
+}
+
+/// The lease's series for `/metrics`: whether this node writes, and the epoch it holds
+/// (0 on a standby). Nothing on SQLite.
+pub fn render_metrics(lease: Option<&Lease>, out: &mut String) {
+    let Some(lease) = lease else { return };
+    let epoch = match lease.role() {
+        Role::Writer { epoch, .. } if lease.is_serving_writer() => epoch,
+        _ => 0,
+    };
+    crate::prometheus::gauge(
+        out,
+        "switchboard_cluster_writer",
+        "1 while this node is the cluster's serving writer, 0 on a standby.",
+        u8::from(epoch > 0),
+    );
+    crate::prometheus::gauge(
+        out,
+        "switchboard_cluster_epoch",
+        "The writer-lease epoch this node serves under; 0 on a standby.",
+        epoch,
+    );
+}
+
+/// No realtime connection survives a restart or a takeover, whatever the database
+/// remembers: every moderator recorded as connected is marked gone now, which also gives each
+/// the whole `presence_timeout` to reconnect before the monitor disconnects it.
+///
+/// # Errors
+/// The writer refused the read or a command.
+pub async fn forget_realtime_connections(writer: &WriterHandle) -> anyhow::Result<()> {
+    let connected: Vec<ModeratorId> = writer
+        .read(|engine| engine.moderators().filter(|m| m.realtime_connected).map(|m| m.id).collect())
+        .await
+        .context("cannot read the restored state")?;
+    for moderator_id in connected {
+        writer
+            .submit(Command::RealtimePresence { moderator_id, connected: false })
+            .await
+            .context("cannot reset realtime presence")?;
+    }
+    Ok(())
+}

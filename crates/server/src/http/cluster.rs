@@ -1,0 +1,159 @@
+//! The cluster's routes: readiness (`/ready`, `/ready?role=writer`), which a load balancer
+//! reads to pick the nodes that can serve and the one that writes, and the supervisor's view
+//! of the writer lease (`GET /api/supervisor/cluster`).
+//!
+//! On SQLite the one process is the writer and always ready (storage permitting). On
+//! PostgreSQL only the node serving under the writer lease is ready: a standby answers
+//! `/ready` 503 until forwarding to the writer exists, and `/ready?role=writer` 429.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_engine::Timestamp;
+use switchboard_store::{rfc3339, Lease, Role};
+
+use super::auth::AsSupervisor;
+use super::error::{Error, Result};
+use super::reply::ok;
+use super::routes::Routes;
+use super::state::AppState;
+use crate::auth::Role as CallerRole;
+use crate::openapi::QueryDoc;
+
+const READY_QUERY: &[QueryDoc] =
+    &[QueryDoc::text("role", "`writer`: 200 only on the writer, 429 on a standby (route writes to the writer)")];
+
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes
+        .add(
+            Method::GET,
+            "/ready",
+            None,
+            "Readiness: storage is reachable and this node serves (the writer; a standby answers 503 until forwarding exists)",
+            None,
+            200,
+            &[422, 429, 503],
+            get(ready),
+        )
+        .with_query(READY_QUERY)
+        .add(
+            Method::GET,
+            "/api/supervisor/cluster",
+            Some(CallerRole::Supervisor),
+            "The cluster: this node, the writer lease (holder, epoch, expiry on the database's clock), the nodes seen, the latest epochs",
+            None,
+            200,
+            &[],
+            get(cluster),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyQuery {
+    role: Option<String>,
+}
+
+/// The writer this standby last saw (its `advertise_url`).
+fn standby_writer(lease: &Lease) -> Option<String> {
+    match lease.role() {
+        Role::Standby { writer } => writer,
+        Role::Writer { .. } => None,
+    }
+}
+
+async fn ready(State(state): State<AppState>, query: Result<Query<ReadyQuery>, QueryRejection>) -> Result<Response> {
+    let Query(query) = query.map_err(|rejection| Error::unprocessable(rejection.body_text()))?;
+    let writer_only = match query.role.as_deref() {
+        None => false,
+        Some("writer") => true,
+        Some(other) => return Err(Error::unprocessable(format!("role: `{other}` is not `writer`"))),
+    };
+    state.store.ping().await.map_err(|error| Error::Unavailable { detail: error.to_string() })?;
+    let Some(lease) = &state.lease else {
+        return Ok(ok(json!({"status": "ready", "role": "writer"})));
+    };
+    match lease.role() {
+        Role::Writer { epoch, .. } if lease.is_serving_writer() => {
+            Ok(ok(json!({"status": "ready", "role": "writer", "epoch": epoch})))
+        }
+        _ if writer_only => Err(Error::NotWriter { writer: standby_writer(lease) }),
+        _ => Err(Error::Standby { writer: standby_writer(lease) }),
+    }
+}
+
+fn time(millis: Option<i64>) -> Value {
+    millis.map_or(Value::Null, |millis| json!(rfc3339(Timestamp(u64::try_from(millis).unwrap_or(0)))))
+}
+
+async fn cluster(_: AsSupervisor, State(state): State<AppState>) -> Result<Response> {
+    let Some(lease) = &state.lease else {
+        return Ok(ok(json!({
+            "mode": "single",
+            "node": {"role": "writer"},
+            "writer": null,
+            "epoch": null,
+            "lease_expires_at": null,
+            "nodes": [],
+            "epochs": [],
+        })));
+    };
+    let view = lease.cluster().await?;
+    let settings = lease.settings();
+    let (role, epoch) = match lease.role() {
+        Role::Writer { epoch, .. } if lease.is_serving_writer() => ("writer", Some(epoch)),
+        Role::Writer { epoch, .. } => ("starting", Some(epoch)),
+        Role::Standby { .. } => ("standby", None),
+    };
+    let writer = view.holder.as_ref().filter(|_| view.live).map(|holder| {
+        json!({
+            "name": holder,
+            "advertise_url": view.advertise_url,
+            "epoch": view.epoch,
+            "acquired_at": time(view.acquired_at_ms),
+            "renewed_at": time(view.renewed_at_ms),
+        })
+    });
+    let nodes: Vec<Value> = view
+        .nodes
+        .iter()
+        .map(|node| {
+            let writes = view.live && view.holder.as_deref() == Some(node.node_name.as_str());
+            json!({
+                "name": node.node_name,
+                "advertise_url": node.advertise_url,
+                "role": if writes { "writer" } else { "standby" },
+                "last_seen_at": time(Some(node.seen_at_ms)),
+            })
+        })
+        .collect();
+    let epochs: Vec<Value> = view
+        .epochs
+        .iter()
+        .map(|record| {
+            json!({
+                "epoch": record.epoch,
+                "holder": record.holder,
+                "acquired_at": time(Some(record.acquired_at_ms)),
+                "released_at": time(record.released_at_ms),
+                "commits": record.commits,
+                "last_commit_at": time(record.last_commit_at_ms),
+            })
+        })
+        .collect();
+    Ok(ok(json!({
+        "mode": "cluster",
+        "node": {"name": settings.node_name, "advertise_url": settings.advertise_url, "role": role, "epoch": epoch},
+        "writer": writer,
+        "epoch": view.epoch,
+        "lease_seconds": settings.lease.as_secs_f64(),
+        "lease_expires_at": time(view.expires_at_ms),
+        "database_time": time(Some(view.now_ms)),
+        "nodes": nodes,
+        "epochs": epochs,
+    })))
+}

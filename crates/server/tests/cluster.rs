@@ -1,0 +1,445 @@
+//! A cluster of real processes (README "Running several nodes"): three `switchboard serve`
+//! on one PostgreSQL database, messages ingested without pause through whichever node
+//! answers (as a load balancer retrying on 503 would), and the writer taken away again and
+//! again:
+//! - kill -9 of the writer, `SWITCHBOARD_CLUSTER_ROUNDS` times (20 by default): a standby
+//!   takes over (the killed node is started again, as a standby); the takeover time per
+//!   round is printed with p50/p99/max;
+//! - SIGSTOP of the writer beyond its lease, then SIGCONT: the commands it held are answered
+//!   503, and its epoch commits nothing after the takeover;
+//! - SIGTERM of the writer: it releases the lease and a standby takes over at once.
+//!
+//! Afterwards every acknowledged (202) message is stored exactly once, and the batch log
+//! (`writer_epochs`) shows epochs that only grew and no epoch that committed after the next
+//! was granted. `SWITCHBOARD_CLUSTER_LEASE` (default 2s) sets `leader_lease`.
+//!
+//! `cargo test -p switchboard --test cluster -- --nocapture` prints the figures.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{eventually, external_token, unix_now};
+use serde_json::{json, Value};
+use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url};
+use switchboard_store::Store;
+
+const SECRET: &str = "cluster-test-secret";
+const NODES: usize = 3;
+const PROFILES: u64 = 4;
+const CLIENTS: u64 = 40;
+const INGESTERS: u64 = 4;
+/// Message ids of the commands held by the paused writer (never acknowledged).
+const PAUSED_IDS: u64 = 9_000_000_000;
+
+fn platform_token() -> String {
+    external_token(SECRET, &json!({ "role": "platform", "exp": unix_now() + 3600 }))
+}
+
+fn supervisor_token() -> String {
+    external_token(SECRET, &json!({ "role": "supervisor", "exp": unix_now() + 3600 }))
+}
+
+fn free_port() -> u16 {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("an address").port()
+}
+
+/// One `switchboard serve` process.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    fn spawn(database_url: &str, name: &str, lease: &str, log: &std::path::Path) -> Node {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .env("SWITCHBOARD_DATABASE_URL", database_url)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_JWT_SECRET", SECRET)
+            .env("SWITCHBOARD_NODE_NAME", name)
+            .env("SWITCHBOARD_LEADER_LEASE", lease)
+            .env("RUST_LOG", "warn,switchboard_store=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the switchboard binary starts");
+        Node { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|status| status.success()), "kill -{signal}");
+    }
+}
+
+impl Drop for Node {
+    /// Also when an assertion fails mid-test: no process outlives its test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three nodes, the database, and what the ingesters acknowledged.
+struct Cluster {
+    url: String,
+    lease: String,
+    log: std::path::PathBuf,
+    nodes: Vec<Option<Node>>,
+    /// The nodes' base URLs, read by the ingesters.
+    bases: Arc<Mutex<Vec<String>>>,
+    /// (message id, when the 202 arrived, from which node's base URL).
+    acknowledged: Arc<Mutex<Vec<(u64, Instant, String)>>>,
+    store: Store,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    async fn start(lease: &str, log: std::path::PathBuf) -> Cluster {
+        let url = fresh_postgres_url().await;
+        let nodes: Vec<Option<Node>> =
+            (0..NODES).map(|index| Some(Node::spawn(&url, &format!("node-{index}"), lease, &log))).collect();
+        let bases = nodes.iter().flatten().map(|node| node.base.clone()).collect();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
+        for node in nodes.iter().flatten() {
+            let health = format!("{}/health", node.base);
+            eventually("a node to answer /health", Duration::from_secs(60), || {
+                let request = client.get(&health).send();
+                async move { request.await.ok().filter(|response| response.status() == 200).map(|_| ()) }
+            })
+            .await;
+        }
+        let store = Store::open(&url).await.expect("the test's own connection");
+        Cluster {
+            url,
+            lease: lease.to_owned(),
+            log,
+            nodes,
+            bases: Arc::new(Mutex::new(bases)),
+            acknowledged: Arc::new(Mutex::new(Vec::new())),
+            store,
+            client,
+        }
+    }
+
+    async fn status(&self, url: String) -> Option<u16> {
+        self.client.get(url).send().await.ok().map(|response| response.status().as_u16())
+    }
+
+    /// The index of the one node that answers `/ready?role=writer` 200 (every other 429).
+    async fn writer(&self) -> usize {
+        eventually("exactly one writer", Duration::from_secs(60), || async {
+            let mut writers = Vec::new();
+            for (index, node) in self.nodes.iter().enumerate() {
+                let Some(node) = node else { continue };
+                match self.status(format!("{}/ready?role=writer", node.base)).await {
+                    Some(200) => writers.push(index),
+                    Some(429) => {}
+                    _ => return None,
+                }
+            }
+            (writers.len() == 1).then(|| writers[0])
+        })
+        .await
+    }
+
+    async fn integer(&self, sql: &str) -> i64 {
+        match self.store.query_integers(sql).await {
+            Ok(values) => values.first().copied().unwrap_or(0),
+            Err(error) => panic!("{sql}: {error}"),
+        }
+    }
+
+    async fn epoch(&self) -> i64 {
+        self.integer("SELECT epoch FROM writer_lease").await
+    }
+
+    /// Starts node `index` again (a new process on a new port), as a standby.
+    fn respawn(&mut self, index: usize) {
+        let node = Node::spawn(&self.url, &format!("node-{index}"), &self.lease, &self.log);
+        self.bases.lock().expect("the list")[index] = node.base.clone();
+        self.nodes[index] = Some(node);
+    }
+
+    /// How long after `since` the first message was acknowledged by a node other than
+    /// `not_by` (an answer of the old writer may still be on its way when it is killed).
+    async fn first_ack_after(&self, since: Instant, not_by: Option<&str>, what: &str) -> Duration {
+        let acknowledged = self.acknowledged.clone();
+        eventually(what, Duration::from_secs(60), || {
+            let found = acknowledged
+                .lock()
+                .expect("the list")
+                .iter()
+                .rev()
+                .take_while(|(_, at, _)| *at > since)
+                .filter(|(_, _, base)| Some(base.as_str()) != not_by)
+                .map(|(_, at, _)| *at)
+                .min();
+            async move { found.map(|at| at - since) }
+        })
+        .await
+    }
+
+    fn base(&self, index: usize) -> String {
+        self.nodes[index].as_ref().expect("a running node").base.clone()
+    }
+
+    async fn directory(&self) {
+        let writer = self.writer().await;
+        let base = self.nodes[writer].as_ref().expect("the writer").base.clone();
+        for id in 1..=PROFILES {
+            let body = json!({ "name": format!("profile {id}"), "active": true });
+            let response = self
+                .client
+                .put(format!("{base}/api/profiles/{id}"))
+                .bearer_auth(platform_token())
+                .json(&body)
+                .send()
+                .await
+                .expect("the writer answers");
+            assert_eq!(response.status(), 200);
+        }
+    }
+}
+
+/// Sends messages with fresh ids through the nodes in turn until one acknowledges, records
+/// every 202, and moves to the next node on anything else.
+fn ingest(cluster: &Cluster, ingester: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    let bases = cluster.bases.clone();
+    let acknowledged = cluster.acknowledged.clone();
+    let client = cluster.client.clone();
+    tokio::spawn(async move {
+        let token = platform_token();
+        let mut node = ingester as usize;
+        let mut failures_in_a_row = 0usize;
+        // Bounded: at most this many messages per ingester, whatever happens.
+        for sequence in 1..=1_000_000u64 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let message_id = ingester * 100_000_000 + sequence;
+            let body = json!({
+                "message_id": message_id,
+                "client_id": 1 + sequence % CLIENTS,
+                "profile_id": 1 + sequence % PROFILES,
+                "body": format!("message {message_id}"),
+            });
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let base = bases.lock().expect("the list")[node % NODES].clone();
+                // A short timeout: a paused node must not hold an ingester for long (a message
+                // that timed out is sent again with the same id: ingestion is idempotent).
+                let request = client.post(format!("{base}/api/messages")).bearer_auth(&token).json(&body);
+                let sent = request.timeout(Duration::from_secs(1)).send().await;
+                match sent.map(|response| response.status().as_u16()) {
+                    Ok(202) => {
+                        acknowledged.lock().expect("the list").push((message_id, Instant::now(), base));
+                        failures_in_a_row = 0;
+                        break;
+                    }
+                    Ok(503) | Err(_) => {
+                        // Not the writer, dead, or paused: the next node (a new id is not
+                        // needed: an unacknowledged message may be sent again).
+                        node += 1;
+                        failures_in_a_row += 1;
+                        if failures_in_a_row % NODES == 0 {
+                            // A whole turn refused: no writer right now. Pace, do not spin.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    Ok(status) => panic!("message {message_id} answered {status}"),
+                }
+            }
+        }
+    })
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".to_owned(), |text| text.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_survive_kill_pause_and_hand_over() {
+    let rounds: usize = std::env::var("SWITCHBOARD_CLUSTER_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let lease = std::env::var("SWITCHBOARD_CLUSTER_LEASE").unwrap_or_else(|_| "2s".to_owned());
+    let log = std::env::temp_dir().join(format!("switchboard-cluster-{}.log", std::process::id()));
+    let mut cluster = Cluster::start(&lease, log.clone()).await;
+    println!(
+        "cluster test: {NODES} nodes, leader_lease {lease}, {rounds} kill -9 rounds; node logs: {}",
+        log.display()
+    );
+    cluster.directory().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ingesters: Vec<_> = (0..INGESTERS).map(|ingester| ingest(&cluster, ingester, stop.clone())).collect();
+    cluster.first_ack_after(Instant::now(), None, "the first acknowledged message").await;
+
+    // kill -9 of the writer under ingestion.
+    let mut takeovers = Vec::new();
+    let mut last_epoch = cluster.epoch().await;
+    for round in 1..=rounds {
+        let writer = cluster.writer().await;
+        let killed_base = cluster.base(writer);
+        let killed = Instant::now();
+        cluster.nodes[writer] = None; // dropping kills: SIGKILL, no shutdown code runs
+        let took = cluster.first_ack_after(killed, Some(&killed_base), "an acknowledgement after kill -9").await;
+        let epoch = cluster.epoch().await;
+        assert!(epoch > last_epoch, "round {round}: the epoch grew ({last_epoch} -> {epoch})");
+        last_epoch = epoch;
+        println!("kill -9 round {round:2}: node-{writer} killed, first acknowledged command after {took:?} (epoch {epoch}, load {})", load_average());
+        takeovers.push(took);
+        cluster.respawn(writer);
+    }
+    if !takeovers.is_empty() {
+        let mut sorted = takeovers.clone();
+        sorted.sort();
+        println!(
+            "failover kill -9 -> first acknowledged command over {} rounds: p50 {:?}, p99 {:?}, max {:?} (load {})",
+            sorted.len(),
+            percentile(&sorted, 0.5),
+            percentile(&sorted, 0.99),
+            sorted[sorted.len() - 1],
+            load_average()
+        );
+    }
+
+    // SIGSTOP of the writer beyond its lease, then SIGCONT.
+    let writer = cluster.writer().await;
+    let paused_epoch = cluster.epoch().await;
+    let paused = cluster.nodes[writer].as_ref().expect("the writer");
+    paused.signal("STOP");
+    let paused_base = paused.base.clone();
+    let held: Vec<_> = (0..3u64)
+        .map(|k| {
+            let client = reqwest::Client::new();
+            let url = format!("{paused_base}/api/messages");
+            let body = json!({ "message_id": PAUSED_IDS + k, "client_id": 1, "profile_id": 1, "body": "held" });
+            tokio::spawn(async move {
+                let request =
+                    client.post(url).bearer_auth(platform_token()).json(&body).timeout(Duration::from_secs(120));
+                request.send().await.ok().map(|response| response.status().as_u16())
+            })
+        })
+        .collect();
+    let paused_at = Instant::now();
+    let took = cluster.first_ack_after(paused_at, Some(&paused_base), "an acknowledgement after SIGSTOP").await;
+    let epoch = cluster.epoch().await;
+    assert!(epoch > paused_epoch, "a standby took over from the paused writer");
+    let commits_at_takeover =
+        cluster.integer(&format!("SELECT commits FROM writer_epochs WHERE epoch = {paused_epoch}")).await;
+    println!(
+        "SIGSTOP: node-{writer} paused, first acknowledged command on the new writer after {took:?} (epoch {epoch})"
+    );
+    cluster.nodes[writer].as_ref().expect("the paused node").signal("CONT");
+    for request in held {
+        let status = request.await.expect("the held request");
+        assert_eq!(status, Some(503), "a command held by the paused writer is refused after SIGCONT");
+    }
+    let old_writer_ready = format!("{paused_base}/ready?role=writer");
+    eventually("the resumed node to be a standby", Duration::from_secs(30), || async {
+        (cluster.status(old_writer_ready.clone()).await == Some(429)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        cluster.integer(&format!("SELECT commits FROM writer_epochs WHERE epoch = {paused_epoch}")).await,
+        commits_at_takeover,
+        "the paused epoch committed nothing after the takeover"
+    );
+    assert_eq!(cluster.integer(&format!("SELECT count(*) FROM messages WHERE message_id >= {PAUSED_IDS}")).await, 0);
+
+    // Graceful SIGTERM of the writer: release + NOTIFY, a standby takes over at once.
+    let writer = cluster.writer().await;
+    let epoch_before = cluster.epoch().await;
+    let terminated_base = cluster.base(writer);
+    let terminated = Instant::now();
+    cluster.nodes[writer].as_ref().expect("the writer").signal("TERM");
+    let handover =
+        cluster.first_ack_after(terminated, Some(&terminated_base), "an acknowledgement after SIGTERM").await;
+    let mut stopped = cluster.nodes[writer].take().expect("the writer");
+    let exit = stopped.child.wait().expect("the stopped writer's status");
+    assert!(exit.success(), "a graceful stop exits 0: {exit}");
+    assert!(cluster.epoch().await > epoch_before);
+    let released = cluster
+        .integer(&format!(
+            "SELECT count(*) FROM writer_epochs WHERE epoch = {epoch_before} AND released_at IS NOT NULL"
+        ))
+        .await;
+    assert_eq!(released, 1, "the lease was released, not left to expire");
+    println!(
+        "SIGTERM: node-{writer} stopped, first acknowledged command on the new writer after {handover:?} (load {})",
+        load_average()
+    );
+    cluster.respawn(writer);
+
+    // The cluster view names the writer and the nodes.
+    let writer = cluster.writer().await;
+    let base = cluster.nodes[writer].as_ref().expect("the writer").base.clone();
+    let view: Value = cluster
+        .client
+        .get(format!("{base}/api/supervisor/cluster"))
+        .bearer_auth(supervisor_token())
+        .send()
+        .await
+        .expect("the cluster view")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(view["mode"], "cluster");
+    assert_eq!(view["node"]["role"], "writer");
+    assert_eq!(view["writer"]["advertise_url"], base.as_str());
+    assert_eq!(view["epoch"], cluster.epoch().await);
+
+    stop.store(true, Ordering::Relaxed);
+    for ingester in ingesters {
+        ingester.await.expect("an ingester");
+    }
+
+    // Every acknowledged message stored exactly once.
+    let acknowledged: Vec<u64> = cluster.acknowledged.lock().expect("the list").iter().map(|(id, _, _)| *id).collect();
+    let stored = cluster
+        .store
+        .query_integers("SELECT message_id FROM messages WHERE message_id IS NOT NULL")
+        .await
+        .expect("stored ids");
+    let stored_set: BTreeSet<u64> = stored.iter().map(|id| *id as u64).collect();
+    assert_eq!(stored.len(), stored_set.len(), "no message stored twice");
+    let lost: Vec<&u64> = acknowledged.iter().filter(|id| !stored_set.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    // Epochs only grew, one grant each, and no epoch committed after the next one began.
+    assert_eq!(cluster.integer("SELECT max(epoch) - count(*) FROM writer_epochs").await, 0);
+    let late = cluster
+        .integer(
+            "SELECT count(*) FROM writer_epochs old JOIN writer_epochs new ON new.epoch = old.epoch + 1 \
+             WHERE old.last_commit_at >= new.acquired_at",
+        )
+        .await;
+    assert_eq!(late, 0, "an epoch committed after the next epoch was granted");
+    println!(
+        "{} messages acknowledged, all stored once; {} epochs (load {})",
+        acknowledged.len(),
+        cluster.epoch().await,
+        load_average()
+    );
+
+    let url = cluster.url.clone();
+    cluster.store.close().await;
+    drop(cluster);
+    drop_postgres_database(&url).await;
+    let _ = std::fs::remove_file(log);
+}
