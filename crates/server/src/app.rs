@@ -261,6 +261,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         clock.clone(),
         webhook_target,
         &settings.webhooks,
+        node.as_ref().map(|node| node.lease.clone()),
         stop_receiver.clone(),
     );
 

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use switchboard_engine::Timestamp;
-use switchboard_store::{AttemptRecord, Clock, Store, WebhookDelivery, WriterHandle};
+use switchboard_store::{AttemptRecord, Clock, Lease, Store, WebhookDelivery, WriterHandle};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -145,6 +145,7 @@ pub fn spawn(
     clock: Arc<dyn Clock>,
     target: Option<WebhookTarget>,
     settings: &WebhookSettings,
+    lease: Option<Lease>,
     stop: watch::Receiver<bool>,
 ) -> (Deliveries, JoinHandle<()>) {
     let deliveries = Deliveries {
@@ -167,6 +168,7 @@ pub fn spawn(
         client,
         wake: Arc::clone(&deliveries.wake),
         stats: Arc::clone(&deliveries.stats),
+        lease,
         stop,
     };
     (deliveries, tokio::spawn(task.run()))
@@ -181,10 +183,17 @@ struct DeliveryTask {
     client: reqwest::Client,
     wake: Arc<Notify>,
     stats: Arc<DeliveryStats>,
+    /// In a cluster, only the serving writer delivers and prunes: every node reads the same
+    /// `host_events`, and two deliverers would send each event twice.
+    lease: Option<Lease>,
     stop: watch::Receiver<bool>,
 }
 
 impl DeliveryTask {
+    fn is_deliverer(&self) -> bool {
+        self.lease.as_ref().map_or(true, Lease::is_serving_writer)
+    }
+
     async fn run(mut self) {
         let (done_sender, mut done) = mpsc::channel::<AttemptRecord>(MAX_CONCURRENT_DELIVERIES);
         let mut in_flight: HashSet<i64> = HashSet::new();
@@ -195,14 +204,17 @@ impl DeliveryTask {
         let mut writer_gone = false;
         loop {
             let now = self.clock.now();
-            if now >= next_prune {
+            if !self.is_deliverer() {
+                // A standby: look again at once when this node becomes the writer.
+                look = true;
+            } else if now >= next_prune {
                 self.prune(now).await;
                 next_prune = now.plus(PRUNE_INTERVAL);
             }
             if next_due.is_some_and(|due| due <= now) {
                 look = true;
             }
-            if let Some(target) = self.target.clone() {
+            if let Some(target) = self.target.clone().filter(|_| self.is_deliverer()) {
                 if look && in_flight.len() < MAX_CONCURRENT_DELIVERIES {
                     look = false;
                     next_due = self.start_due(&target, now, &mut in_flight, &done_sender).await;

@@ -569,3 +569,38 @@ async fn a_killed_binary_resumes_its_deliveries() {
     second.kill().expect("SIGKILL");
     let _ = second.wait();
 }
+
+/// In a cluster only the writer delivers: a standby reads the same `host_events`, and if it
+/// delivered too, events would go out twice. The writer's receiver hangs, so the reply's
+/// delivery is pending and due when the standby starts, which a delivering standby would
+/// pick up at once (its first look).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_delivers_nothing() {
+    let mut receiver = Receiver::start().await;
+    let mut standby_receiver = Receiver::start().await;
+    let app = webhook_app(Db::Postgres, &receiver.url(), |settings| {
+        settings.cluster.node_name = Some("writer".to_owned());
+    })
+    .await;
+    receiver.script(&["default hang"]).await;
+    a_waiting_conversation(&app).await;
+    let (status, sent) = app
+        .moderator(1, "POST", "/moderateur/messages", Some(json!({"client_id": 100, "profile_id": 10, "body": "hi"})))
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    receiver.until("message.sent").await;
+    assert!(health(&app).await["pending"].as_u64().is_some_and(|pending| pending > 0), "deliveries stay pending");
+
+    let standby_url = standby_receiver.url();
+    let standby = app
+        .start_beside(|settings| {
+            settings.cluster.node_name = Some("standby".to_owned());
+            settings.webhooks.url = Some(standby_url);
+        })
+        .await;
+    let (status, ready) = standby.call("GET", "/ready?role=writer", None, None).await;
+    assert_eq!(status, 429, "the second node is a standby: {ready}");
+    // The standby's task looks every 100 ms: a second of silence is ten chances to deliver.
+    standby_receiver.silent(Duration::from_secs(1)).await;
+    standby.stop().await;
+}

@@ -128,6 +128,28 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// A second node on the same database, started with this one's settings and `tweak`, on
+    /// a manual clock of its own (on PostgreSQL it is a standby of this node, the writer).
+    #[allow(dead_code)] // not every test file starts a second node
+    pub async fn start_beside(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        let clock = ManualClock::new(CLOCK_START);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server = switchboard::start(settings.clone(), listener, clock.clone()).await.expect("the node starts");
+        TestApp {
+            base: server.base_url(),
+            platform: server.token(Caller::Platform, Duration::from_secs(600)).expect("token"),
+            supervisor: server.token(Caller::Supervisor, Duration::from_secs(600)).expect("token"),
+            server: Some(server),
+            http: reqwest::Client::new(),
+            clock: clock.clone(),
+            manual_clock: Some(clock),
+            settings,
+            _guard: None,
+        }
+    }
+
     /// Moves the service's clock forward.
     pub fn advance(&self, by: Duration) {
         self.manual_clock.as_ref().expect("a live test app runs on the system clock").advance(by);
