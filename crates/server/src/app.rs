@@ -19,12 +19,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Caller, Tokens};
+use crate::cluster_presence::{self, ClusterPresence};
 use crate::config::Settings;
 use crate::http;
 use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
 use crate::monitor;
-use crate::realtime::{reserved_channels, run_presence, Presence, PusherClock, PusherSink};
+use crate::realtime::{reserved_channels, Presence, PusherClock, PusherSink};
 use crate::webhooks::{self, WebhookSecret, WebhookTarget};
 
 /// How long shutdown waits for sockets to finish their close handshake.
@@ -246,13 +247,26 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
     let (writer, writer_task) = Writer::start(store.clone(), writer_config, clock.clone(), sink.clone())
         .await
         .context("cannot start the writer")?;
-    match node.as_mut() {
-        None => cluster::forget_realtime_connections(&writer).await?,
-        Some(node) => node.settle(writer.clone()).await?,
+    if let Some(node) = node.as_mut() {
+        node.settle().await;
     }
 
     let (stop, stop_receiver) = watch::channel(false);
-    let presence_task = tokio::spawn(run_presence(writer.clone(), presence_changes));
+    let relay_client = http::forward::relay_client().context("cannot build the HTTP client that reaches the writer")?;
+    let cluster_presence = ClusterPresence::new(settings.cluster.leader_lease);
+    let presence_task = tokio::spawn(cluster_presence::run(
+        cluster_presence.clone(),
+        presence,
+        presence_changes,
+        writer.clone(),
+        node.as_ref().map(|node| node.lease.clone()),
+        cluster_presence::Sync {
+            client: relay_client.clone(),
+            tokens: tokens.clone(),
+            node_name: cluster::lease_settings(&settings, addr).node_name,
+        },
+        stop_receiver.clone(),
+    ));
     let monitor_task =
         tokio::spawn(monitor::run(writer.clone(), settings.engine.monitor_interval, stop_receiver.clone()));
     let (deliveries, deliveries_task) = webhooks::spawn(
@@ -279,6 +293,8 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
             pusher_app_key: credentials.pusher_app_key.clone(),
             event_namespace: settings.event_namespace.clone(),
         },
+        relay_client,
+        cluster_presence,
     });
     let app = http::router(state);
 

@@ -5,9 +5,8 @@
 //! On SQLite there is no cluster: the one process is the writer from the start. On
 //! PostgreSQL every node starts as a standby; the writer task (`switchboard_store::Writer`)
 //! loads the state once the lease is granted and drops it when the lease goes. A standby
-//! answers API commands 503 `unavailable`, naming the writer, and serves `/health` and
-//! `/ready`; forwarding to the writer, cross-node fan-out and cluster-wide presence are not
-//! built yet (issue 14, item 4).
+//! relays the writer's requests to it (`http/forward.rs`) and syncs its sockets' presence
+//! to it (`cluster_presence.rs`).
 //!
 //! Never here: SQL (the lease's lives in the store), HTTP (`http/cluster.rs` reads the lease).
 
@@ -16,15 +15,13 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use switchboard_engine::{Command, ModeratorId};
 use switchboard_store::{Lease, LeaseKeeper, LeaseSettings, Role, Store, StoreError, WriterHandle};
-use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 
-/// A running node of a cluster: its lease and the task that reacts to takeovers.
+/// A running node of a cluster: its lease and the task that keeps it.
 pub struct Node {
     pub lease: Lease,
     keeper: LeaseKeeper,
-    takeovers: Option<JoinHandle<()>>,
 }
 
 /// The lease settings of this process: `node_name` defaulting to host:port of `listen`,
@@ -46,65 +43,26 @@ impl Node {
     /// The lease could not be started on PostgreSQL.
     pub fn start(store: &Store, settings: &Settings, addr: SocketAddr) -> anyhow::Result<Option<Node>> {
         match Lease::start(store, lease_settings(settings, addr)) {
-            Ok((lease, keeper)) => Ok(Some(Node { lease, keeper, takeovers: None })),
+            Ok((lease, keeper)) => Ok(Some(Node { lease, keeper })),
             Err(StoreError::LeaseNeedsPostgres) => Ok(None),
             Err(error) => Err(error).context("cannot start the writer lease"),
         }
     }
 
-    /// Waits until this node knows its part: the writer serving under its epoch (the first
-    /// request found the lease free: then the previous writer's sockets are forgotten before
-    /// this returns, as on one node), or a standby of a live writer, or `leader_lease` × 2
-    /// passed without either (the database is not answering: a standby for now). Then, each
-    /// time this node's writer starts serving under a new epoch, forgets the realtime
-    /// connections the previous writer remembered (its sockets died with it, or live on
-    /// another node whose presence is not forwarded yet).
-    ///
-    /// # Errors
-    /// The writer refused to reset presence after this node became the writer.
-    pub async fn settle(&mut self, writer: WriterHandle) -> anyhow::Result<()> {
+    /// Waits until this node knows its part: the writer serving under its epoch, a standby
+    /// of a live writer, or `leader_lease` × 2 passed without either (the database is not
+    /// answering: a standby for now). What a node does on each takeover (presence rebuilt)
+    /// is `cluster_presence::run`'s.
+    pub async fn settle(&mut self) {
         let mut role = self.lease.watch();
-        let mut served = None;
-        {
-            let known = role.wait_for(|role| {
-                matches!(role, Role::Writer { serving: true, .. } | Role::Standby { writer: Some(_) })
-            });
-            if let Ok(Ok(known)) = tokio::time::timeout(self.lease.settings().lease * 2, known).await {
-                if let Role::Writer { epoch, .. } = *known {
-                    served = Some(epoch);
-                }
-            }
-        }
-        if served.is_some() {
-            forget_realtime_connections(&writer).await?;
-        }
-        self.takeovers = Some(tokio::spawn(async move {
-            loop {
-                let serving = match *role.borrow_and_update() {
-                    Role::Writer { epoch, serving: true, .. } => Some(epoch),
-                    _ => None,
-                };
-                if let Some(epoch) = serving.filter(|epoch| served != Some(*epoch)) {
-                    served = Some(epoch);
-                    tracing::info!(epoch, "serving as the writer");
-                    if let Err(error) = forget_realtime_connections(&writer).await {
-                        tracing::warn!(error = %format!("{error:#}"), epoch, "could not reset realtime presence after the takeover");
-                    }
-                }
-                if role.changed().await.is_err() {
-                    return;
-                }
-            }
-        }));
-        Ok(())
+        let known = role
+            .wait_for(|role| matches!(role, Role::Writer { serving: true, .. } | Role::Standby { writer: Some(_) }));
+        let _ = tokio::time::timeout(self.lease.settings().lease * 2, known).await;
     }
 
     /// Graceful stop, after the writer has stopped: releases the lease (a standby listening
     /// takes it at once).
     pub async fn release(self) {
-        if let Some(takeovers) = self.takeovers {
-            takeovers.abort();
-        }
         self.keeper.release().await;
     }
 }

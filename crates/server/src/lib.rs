@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod cluster;
+pub mod cluster_presence;
 pub mod config;
 pub mod http;
 pub mod metrics;

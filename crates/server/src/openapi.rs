@@ -119,6 +119,14 @@ fn schemas() -> Map<String, Value> {
     schemas.insert("ResolveInput".into(), object(json!({"conflict_id": id()}), &["conflict_id"]));
     schemas.insert("PinInput".into(), object(json!({"moderator_id": id()}), &["moderator_id"]));
     schemas.insert(
+        "PresenceSetInput".into(),
+        object(
+            json!({"node": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "moderators": {"type": "array", "maxItems": 1_000_000, "items": id()}}),
+            &["node", "moderators"],
+        ),
+    );
+    schemas.insert(
         "ChannelAuthorizationInput".into(),
         object(
             json!({"socket_id": {"type": "string", "pattern": "^\\d+\\.\\d+$"}, "channel_name": {"type": "string"}}),

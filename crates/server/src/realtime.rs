@@ -8,11 +8,11 @@
 //!
 //! The protocol itself belongs to `switchboard-pusher`; this module never touches a socket.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use switchboard_engine::{Command, ModeratorId, ProfileId};
+use switchboard_engine::{ModeratorId, ProfileId};
 use switchboard_pusher::{AuthDenied, Realtime, ReservedChannels, SubscriptionChange, SubscriptionHook};
 use switchboard_store::{Clock, EventSink, OutboxEvent, WriterHandle};
 use tokio::sync::mpsc;
@@ -135,14 +135,14 @@ impl EventSink for PusherSink {
 }
 
 /// Counts each moderator's sockets on its own channel and turns the first arrival and the
-/// last departure into `RealtimePresence` commands, in order, off the socket tasks.
+/// last departure into a signal for `cluster_presence::run`, off the socket tasks.
 pub struct Presence {
     sockets: Mutex<HashMap<ModeratorId, usize>>,
     changes: mpsc::UnboundedSender<(ModeratorId, bool)>,
 }
 
 impl Presence {
-    /// The hook for the Pusher server, and the receiving end to hand to [`run_presence`].
+    /// The hook for the Pusher server, and the receiving end to hand to `cluster_presence::run`.
     #[must_use]
     pub fn new() -> (Arc<Presence>, mpsc::UnboundedReceiver<(ModeratorId, bool)>) {
         let (changes, receiver) = mpsc::unbounded_channel();
@@ -154,6 +154,12 @@ impl Presence {
     pub fn hook(self: &Arc<Self>) -> SubscriptionHook {
         let presence = Arc::clone(self);
         Arc::new(move |change| presence.observe(&change))
+    }
+
+    /// The moderators with at least one socket on their own channel on this node now.
+    #[must_use]
+    pub fn connected(&self) -> BTreeSet<ModeratorId> {
+        self.sockets.lock().map(|sockets| sockets.keys().copied().collect()).unwrap_or_default()
     }
 
     fn observe(&self, change: &SubscriptionChange) {
@@ -176,15 +182,6 @@ impl Presence {
         }
         if edge {
             let _ = self.changes.send((moderator_id, joined));
-        }
-    }
-}
-
-/// Submits presence changes to the writer until the hook side is dropped.
-pub async fn run_presence(writer: WriterHandle, mut changes: mpsc::UnboundedReceiver<(ModeratorId, bool)>) {
-    while let Some((moderator_id, connected)) = changes.recv().await {
-        if let Err(error) = writer.submit(Command::RealtimePresence { moderator_id, connected }).await {
-            tracing::debug!(%moderator_id, connected, %error, "presence change not applied");
         }
     }
 }

@@ -428,6 +428,8 @@ async fn openapi_lists_exactly_the_routes() {
         ("POST", "/moderateur/conflicts/resolve"),
         ("GET", "/api/supervisor/state"),
         ("GET", "/api/supervisor/cluster"),
+        // Node to node (README "Running several nodes"): a standby's sockets, sent to the writer.
+        ("POST", "/api/supervisor/cluster/presence"),
         ("GET", "/api/supervisor/load-report"),
         ("GET", "/api/supervisor/alerts"),
         ("GET", "/api/supervisor/conflicts"),

@@ -57,7 +57,7 @@ struct Node {
 }
 
 impl Node {
-    fn spawn(database_url: &str, name: &str, lease: &str, log: &std::path::Path) -> Node {
+    fn spawn(database_url: &str, name: &str, lease: &str, log: &std::path::Path, env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -68,6 +68,7 @@ impl Node {
             .env("SWITCHBOARD_NODE_NAME", name)
             .env("SWITCHBOARD_LEADER_LEASE", lease)
             .env("RUST_LOG", "warn,switchboard_store=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -97,17 +98,18 @@ struct Cluster {
     nodes: Vec<Option<Node>>,
     /// The nodes' base URLs, read by the ingesters.
     bases: Arc<Mutex<Vec<String>>>,
-    /// (message id, when the 202 arrived, from which node's base URL).
+    /// (message id, when the 202 arrived, the base URL of the node that decided: the one
+    /// asked, or the writer a standby relayed to).
     acknowledged: Arc<Mutex<Vec<(u64, Instant, String)>>>,
     store: Store,
     client: reqwest::Client,
 }
 
 impl Cluster {
-    async fn start(lease: &str, log: std::path::PathBuf) -> Cluster {
+    async fn start(lease: &str, log: std::path::PathBuf, env: &[(&str, &str)]) -> Cluster {
         let url = fresh_postgres_url().await;
         let nodes: Vec<Option<Node>> =
-            (0..NODES).map(|index| Some(Node::spawn(&url, &format!("node-{index}"), lease, &log))).collect();
+            (0..NODES).map(|index| Some(Node::spawn(&url, &format!("node-{index}"), lease, &log, env))).collect();
         let bases = nodes.iter().flatten().map(|node| node.base.clone()).collect();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
         for node in nodes.iter().flatten() {
@@ -165,7 +167,7 @@ impl Cluster {
 
     /// Starts node `index` again (a new process on a new port), as a standby.
     fn respawn(&mut self, index: usize) {
-        let node = Node::spawn(&self.url, &format!("node-{index}"), &self.lease, &self.log);
+        let node = Node::spawn(&self.url, &format!("node-{index}"), &self.lease, &self.log, &[]);
         self.bases.lock().expect("the list")[index] = node.base.clone();
         self.nodes[index] = Some(node);
     }
@@ -242,13 +244,18 @@ fn ingest(cluster: &Cluster, ingester: u64, stop: Arc<AtomicBool>) -> tokio::tas
                 // that timed out is sent again with the same id: ingestion is idempotent).
                 let request = client.post(format!("{base}/api/messages")).bearer_auth(&token).json(&body);
                 let sent = request.timeout(Duration::from_secs(1)).send().await;
-                match sent.map(|response| response.status().as_u16()) {
-                    Ok(202) => {
-                        acknowledged.lock().expect("the list").push((message_id, Instant::now(), base));
+                // A standby relays to the writer: the answer names the node that decided.
+                let answered = sent.map(|response| {
+                    let served_by = response.headers().get("x-switchboard-served-by").and_then(|v| v.to_str().ok());
+                    (response.status().as_u16(), served_by.map_or_else(|| base.clone(), str::to_owned))
+                });
+                match answered {
+                    Ok((202, served_by)) => {
+                        acknowledged.lock().expect("the list").push((message_id, Instant::now(), served_by));
                         failures_in_a_row = 0;
                         break;
                     }
-                    Ok(503) | Err(_) => {
+                    Ok((503, _)) | Err(_) => {
                         // Not the writer, dead, or paused: the next node (a new id is not
                         // needed: an unacknowledged message may be sent again).
                         node += 1;
@@ -258,11 +265,125 @@ fn ingest(cluster: &Cluster, ingester: u64, stop: Arc<AtomicBool>) -> tokio::tas
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                     }
-                    Ok(status) => panic!("message {message_id} answered {status}"),
+                    Ok((status, _)) => panic!("message {message_id} answered {status}"),
                 }
             }
         }
     })
+}
+
+fn moderator_token(id: u64) -> String {
+    external_token(SECRET, &json!({ "role": "moderator", "sub": id.to_string(), "exp": unix_now() + 3600 }))
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next Pusher event on `stream` (protocol frames skipped).
+async fn next_event(stream: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket stays open")
+            .expect("a frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str::<Value>(&text).expect("a JSON event");
+        }
+    }
+}
+
+/// A moderator's Pusher socket, kept open while the value lives.
+struct ModeratorSocket {
+    _stream: Socket,
+}
+
+impl ModeratorSocket {
+    /// Opens a socket on `base` and subscribes it to `private-moderator.{id}`, authorised
+    /// through `base`'s `/broadcasting/auth` (relayed to the writer when `base` is a standby).
+    async fn open(client: &reqwest::Client, base: &str, id: u64) -> ModeratorSocket {
+        use futures_util::SinkExt;
+        let config: Value = client
+            .get(format!("{base}/console/config.json"))
+            .send()
+            .await
+            .expect("the console config")
+            .json()
+            .await
+            .expect("JSON");
+        let key = config["pusher_app_key"].as_str().expect("the app key").to_owned();
+        let url = format!("{}/app/{key}?protocol=7&client=cluster-test&version=1", base.replace("http://", "ws://"));
+        let (mut stream, _) = tokio_tungstenite::connect_async(url).await.expect("the socket opens");
+        let established = next_event(&mut stream).await;
+        assert_eq!(established["event"], "pusher:connection_established");
+        let data: Value = serde_json::from_str(established["data"].as_str().expect("data")).expect("JSON data");
+        let socket_id = data["socket_id"].as_str().expect("a socket id").to_owned();
+        let channel = format!("private-moderator.{id}");
+        let auth: Value = client
+            .post(format!("{base}/broadcasting/auth"))
+            .bearer_auth(moderator_token(id))
+            .json(&json!({ "socket_id": socket_id, "channel_name": channel }))
+            .send()
+            .await
+            .expect("the authorisation")
+            .json()
+            .await
+            .expect("JSON");
+        let subscribe = json!({ "event": "pusher:subscribe", "data": { "channel": channel, "auth": auth["auth"] } });
+        stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(subscribe.to_string().into()))
+            .await
+            .expect("the subscription is sent");
+        loop {
+            let event = next_event(&mut stream).await;
+            match event["event"].as_str() {
+                Some("pusher_internal:subscription_succeeded") => break,
+                Some("pusher:error") => panic!("subscription refused: {event}"),
+                _ => {}
+            }
+        }
+        ModeratorSocket { _stream: stream }
+    }
+}
+
+/// Calls `base` and returns (status, the node that decided, body).
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, String, Value) {
+    let mut request = client.request(method, format!("{base}{path}")).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let served_by = response
+        .headers()
+        .get("x-switchboard-served-by")
+        .and_then(|value| value.to_str().ok())
+        .map_or_else(|| base.to_owned(), str::to_owned);
+    (status, served_by, response.json().await.unwrap_or(Value::Null))
+}
+
+/// What a node answers of one moderator in the supervisor state (through the writer).
+async fn moderator_row(client: &reqwest::Client, base: &str, id: u64) -> Option<Value> {
+    let (status, _, state) = call(
+        client,
+        reqwest::Method::GET,
+        base,
+        "/api/supervisor/state?moderators_limit=1000",
+        &supervisor_token(),
+        None,
+    )
+    .await;
+    if status != 200 {
+        return None;
+    }
+    state["moderators"]["rows"].as_array()?.iter().find(|row| row["moderator_id"] == id).cloned()
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -279,7 +400,7 @@ async fn three_nodes_survive_kill_pause_and_hand_over() {
     let rounds: usize = std::env::var("SWITCHBOARD_CLUSTER_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let lease = std::env::var("SWITCHBOARD_CLUSTER_LEASE").unwrap_or_else(|_| "2s".to_owned());
     let log = std::env::temp_dir().join(format!("switchboard-cluster-{}.log", std::process::id()));
-    let mut cluster = Cluster::start(&lease, log.clone()).await;
+    let mut cluster = Cluster::start(&lease, log.clone(), &[]).await;
     println!(
         "cluster test: {NODES} nodes, leader_lease {lease}, {rounds} kill -9 rounds; node logs: {}",
         log.display()
@@ -437,6 +558,128 @@ async fn three_nodes_survive_kill_pause_and_hand_over() {
         load_average()
     );
 
+    let url = cluster.url.clone();
+    cluster.store.close().await;
+    drop(cluster);
+    drop_postgres_database(&url).await;
+    let _ = std::fs::remove_file(log);
+}
+
+/// Every node serves (issue 14, item 4): commands and reads sent to a standby are answered by
+/// the writer; a moderator whose socket lives on a standby stays connected, with its
+/// profiles, when the writer is killed (the standbys sync their sockets to whichever node
+/// writes); the killed writer's own moderator loses its presence and is disconnected after
+/// `presence_timeout`; a killed standby's moderators count as gone once it falls silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standbys_serve_and_keep_their_sockets_across_a_takeover() {
+    let log = std::env::temp_dir().join(format!("switchboard-cluster-serve-{}.log", std::process::id()));
+    let env = [("SWITCHBOARD_PRESENCE_TIMEOUT", "3s"), ("SWITCHBOARD_MONITOR_INTERVAL", "1s")];
+    let mut cluster = Cluster::start("2s", log.clone(), &env).await;
+    let client = cluster.client.clone();
+    let writer = cluster.writer().await;
+    let standbys: Vec<usize> = (0..NODES).filter(|index| *index != writer).collect();
+    let (writer_base, first, second) = (cluster.base(writer), cluster.base(standbys[0]), cluster.base(standbys[1]));
+    let platform = platform_token();
+    let put = reqwest::Method::PUT;
+
+    // A command sent to a standby is decided by the writer, its refusals too.
+    for id in 1..=3u64 {
+        let body = json!({ "name": format!("moderator {id}") });
+        let (status, served_by, _) =
+            call(&client, put.clone(), &first, &format!("/api/moderators/{id}"), &platform, Some(body)).await;
+        assert_eq!((status, served_by.as_str()), (200, writer_base.as_str()), "moderator {id} through a standby");
+    }
+    for id in 1..=6u64 {
+        let body = json!({ "name": format!("profile {id}"), "active": true });
+        let (status, served_by, _) =
+            call(&client, put.clone(), &second, &format!("/api/profiles/{id}"), &platform, Some(body)).await;
+        assert_eq!((status, served_by), (200, writer_base.clone()));
+    }
+    let (status, served_by, refusal) =
+        call(&client, put.clone(), &first, "/api/moderators/0", &platform, Some(json!({ "name": "x" }))).await;
+    assert_eq!(
+        (status, served_by.as_str(), refusal["error"]["code"].as_str()),
+        (422, writer_base.as_str(), Some("invalid_request"))
+    );
+    let (status, served_by, _) =
+        call(&client, reqwest::Method::GET, &second, "/api/supervisor/state", &supervisor_token(), None).await;
+    assert_eq!((status, served_by), (200, writer_base.clone()), "a read through a standby");
+    // Local on every node: readiness (a standby is ready while its writer answers).
+    let (status, _, ready) = call(&client, reqwest::Method::GET, &first, "/ready", "", None).await;
+    assert_eq!(
+        (status, ready["role"].as_str(), ready["writer"].as_str()),
+        (200, Some("standby"), Some(writer_base.as_str()))
+    );
+
+    // Moderator 1's socket on the first standby, 2's on the writer, 3's on the second standby.
+    let homes = [(1u64, first.clone()), (2, writer_base.clone()), (3, second.clone())];
+    let mut sockets = Vec::new();
+    for (id, base) in &homes {
+        let (status, _, _) =
+            call(&client, reqwest::Method::POST, base, "/moderateur/connect", &moderator_token(*id), None).await;
+        assert_eq!(status, 200, "moderator {id} connects through {base}");
+        sockets.push(ModeratorSocket::open(&client, base, *id).await);
+    }
+    eventually("every moderator counted connected by the writer", Duration::from_secs(20), || async {
+        let mut all = true;
+        for id in 1..=3 {
+            all &= moderator_row(&client, &writer_base, id).await.is_some_and(|row| row["realtime_connected"] == true);
+        }
+        all.then_some(())
+    })
+    .await;
+    let mut profiles_before = Vec::new();
+    for id in 1..=3 {
+        let row = moderator_row(&client, &writer_base, id).await.expect("the row");
+        assert!(!row["profiles"].as_array().expect("profiles").is_empty(), "moderator {id} holds profiles: {row}");
+        profiles_before.push(row["profiles"].clone());
+    }
+
+    // kill -9 of the writer: its socket (moderator 2) dies with it.
+    cluster.nodes[writer] = None;
+    drop(sockets.remove(1));
+    let new_writer = cluster.writer().await;
+    let new_base = cluster.base(new_writer);
+    println!("takeover: node-{writer} killed, node-{new_writer} writes");
+    // Presence rebuilt from both standbys' sockets (one of them now the writer's own).
+    eventually("the new writer counts 1 and 3 connected and 2 gone", Duration::from_secs(20), || async {
+        let rows = [
+            moderator_row(&client, &new_base, 1).await?,
+            moderator_row(&client, &new_base, 2).await?,
+            moderator_row(&client, &new_base, 3).await?,
+        ];
+        (rows[0]["realtime_connected"] == true
+            && rows[1]["realtime_connected"] == false
+            && rows[2]["realtime_connected"] == true)
+            .then_some(())
+    })
+    .await;
+    // 2 lost its presence when 1 and 3 did (at the takeover): once the monitor has
+    // disconnected 2, 1 and 3 would have gone with it had their presence not come back.
+    eventually("moderator 2 disconnected after presence_timeout", Duration::from_secs(30), || async {
+        moderator_row(&client, &new_base, 2).await.filter(|row| row["state"] == "offline").map(|_| ())
+    })
+    .await;
+    for (index, id) in [(0usize, 1u64), (2, 3)] {
+        let row = moderator_row(&client, &new_base, id).await.expect("the row");
+        assert_ne!(row["state"], "offline", "moderator {id} kept its session: {row}");
+        assert_eq!(row["profiles"], profiles_before[index], "moderator {id} kept its profiles");
+        assert_eq!(row["realtime_connected"], true);
+    }
+
+    // kill -9 of the remaining standby: once silent, its moderator counts as gone.
+    let other = standbys.iter().copied().find(|index| *index != new_writer).expect("the other standby");
+    let gone = homes.iter().find(|(_, base)| *base == cluster.base(other)).map(|(id, _)| *id).expect("its moderator");
+    cluster.nodes[other] = None;
+    eventually("the silent standby's moderator counted gone", Duration::from_secs(30), || async {
+        moderator_row(&client, &new_base, gone).await.filter(|row| row["realtime_connected"] == false).map(|_| ())
+    })
+    .await;
+    let kept = if gone == 1 { 3 } else { 1 };
+    let row = moderator_row(&client, &new_base, kept).await.expect("the row");
+    assert_eq!(row["realtime_connected"], true, "the writer's own socket still counts: {row}");
+
+    drop(sockets);
     let url = cluster.url.clone();
     cluster.store.close().await;
     drop(cluster);

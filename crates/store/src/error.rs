@@ -40,7 +40,9 @@ pub enum WriteError {
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// This node is a standby of a cluster: another node is the writer (its `advertise_url`,
-    /// when known). Nothing was applied (HTTP 503; forwarding to the writer is not built).
+    /// when known). Nothing was applied (HTTP 503; the server's HTTP layer relays requests to the
+    /// writer before they reach a standby's writer task, so callers see this only while no
+    /// writer is known).
     #[error("this node is a standby; the writer is {}", writer.as_deref().unwrap_or("not known yet (a takeover is in progress)"))]
     Standby { writer: Option<String> },
     /// The writer has stopped.

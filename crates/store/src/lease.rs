@@ -14,8 +14,8 @@
 //! the row names a newer epoch.
 //!
 //! Never here: the batch SQL (`sql.rs`), HTTP (the server reads [`Lease::role`] and
-//! [`Lease::cluster`]), forwarding to the writer (not built yet: a standby refuses with
-//! [`WriteError::Standby`], naming the writer).
+//! [`Lease::cluster`]), forwarding to the writer (the server relays requests to the
+//! writer's `advertise_url`; a standby's writer task refuses with [`WriteError::Standby`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

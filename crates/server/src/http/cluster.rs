@@ -1,27 +1,35 @@
 //! The cluster's routes: readiness (`/ready`, `/ready?role=writer`), which a load balancer
-//! reads to pick the nodes that can serve and the one that writes, and the supervisor's view
-//! of the writer lease (`GET /api/supervisor/cluster`).
+//! reads to pick the nodes that can serve and the one that writes; the supervisor's view of
+//! the writer lease (`GET /api/supervisor/cluster`); and the standbys' presence syncs, which
+//! the writer receives (`POST /api/supervisor/cluster/presence`, see `cluster_presence.rs`).
 //!
 //! On SQLite the one process is the writer and always ready (storage permitting). On
-//! PostgreSQL only the node serving under the writer lease is ready: a standby answers
-//! `/ready` 503 until forwarding to the writer exists, and `/ready?role=writer` 429.
+//! PostgreSQL the serving writer is ready, and a standby is ready while the writer it relays
+//! to answers its own `/ready?role=writer` (`http/forward.rs`); `/ready?role=writer` is 429
+//! on a standby.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_engine::Timestamp;
+use switchboard_engine::{ModeratorId, Timestamp};
 use switchboard_store::{rfc3339, Lease, Role};
 
 use super::auth::AsSupervisor;
 use super::error::{Error, Result};
+use super::extract::Body;
+use super::input::PresenceSetInput;
 use super::reply::ok;
 use super::routes::Routes;
 use super::state::AppState;
 use crate::auth::Role as CallerRole;
+use crate::cluster_presence::SYNC_PATH;
 use crate::openapi::QueryDoc;
 
 const READY_QUERY: &[QueryDoc] =
@@ -33,7 +41,7 @@ pub(crate) fn routes(routes: Routes) -> Routes {
             Method::GET,
             "/ready",
             None,
-            "Readiness: storage is reachable and this node serves (the writer; a standby answers 503 until forwarding exists)",
+            "Readiness: storage is reachable and this node serves (the writer, or a standby whose writer answers)",
             None,
             200,
             &[422, 429, 503],
@@ -50,6 +58,36 @@ pub(crate) fn routes(routes: Routes) -> Routes {
             &[],
             get(cluster),
         )
+        .add(
+            Method::POST,
+            SYNC_PATH,
+            Some(CallerRole::Supervisor),
+            "A standby's sockets: the whole set of moderators with a socket on their own channel on that node (sent by the nodes themselves, every second; the writer only)",
+            Some("PresenceSetInput"),
+            200,
+            &[503],
+            post(presence_sync),
+        )
+}
+
+/// A sync may name up to a million moderators: far beyond API.md's 64 KiB for one request.
+const PRESENCE_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+async fn presence_sync(
+    _: AsSupervisor,
+    State(state): State<AppState>,
+    Body(input): Body<PresenceSetInput, PRESENCE_BODY_BYTES>,
+) -> Result<Response> {
+    let Some(lease) = &state.lease else {
+        return Err(Error::unprocessable("this service runs as one node (SQLite): there is no other node's presence"));
+    };
+    if !lease.is_serving_writer() {
+        return Err(Error::Standby { writer: standby_writer(lease) });
+    }
+    let moderators: BTreeSet<ModeratorId> = input.moderators.iter().copied().map(ModeratorId).collect();
+    let count = moderators.len();
+    state.cluster_presence.replace_remote(&input.node, moderators, Instant::now());
+    Ok(ok(json!({"node": input.node, "moderators": count})))
 }
 
 #[derive(Deserialize)]
@@ -82,8 +120,21 @@ async fn ready(State(state): State<AppState>, query: Result<Query<ReadyQuery>, Q
             Ok(ok(json!({"status": "ready", "role": "writer", "epoch": epoch})))
         }
         _ if writer_only => Err(Error::NotWriter { writer: standby_writer(lease) }),
+        Role::Standby { writer: Some(writer) } if writer_answers(&state, &writer).await => {
+            Ok(ok(json!({"status": "ready", "role": "standby", "writer": writer})))
+        }
         _ => Err(Error::Standby { writer: standby_writer(lease) }),
     }
+}
+
+/// How long a standby's `/ready` waits for the writer's.
+const WRITER_READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the writer this standby relays to says it is the serving writer.
+async fn writer_answers(state: &AppState, writer: &str) -> bool {
+    let url = format!("{}/ready?role=writer", writer.trim_end_matches('/'));
+    let answer = state.relay_client.get(url).timeout(WRITER_READY_TIMEOUT).send().await;
+    answer.is_ok_and(|answer| answer.status().is_success())
 }
 
 fn time(millis: Option<i64>) -> Value {

@@ -36,6 +36,9 @@ pub enum Error {
     /// 429 `not_writer`: `GET /ready?role=writer` on a standby (for load balancers that send
     /// writes to the writer only).
     NotWriter { writer: Option<String> },
+    /// 503 `unavailable`: this standby relays to the writer at `writer`, which did not answer
+    /// (down, paused, or unreachable from here). Nothing was applied by this node.
+    WriterUnreachable { writer: String },
     /// 500: a bug (the writer answered something unexpected). Logged, never detailed.
     Internal(String),
 }
@@ -62,7 +65,9 @@ impl Error {
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Gone { .. } => StatusCode::GONE,
-            Error::Unavailable { .. } | Error::Standby { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::Standby { .. } | Error::WriterUnreachable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::NotWriter { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,7 +81,7 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
-            Error::Unavailable { .. } | Error::Standby { .. } => "unavailable",
+            Error::Unavailable { .. } | Error::Standby { .. } | Error::WriterUnreachable { .. } => "unavailable",
             Error::NotWriter { .. } => "not_writer",
             Error::Internal(_) => "internal",
         }
@@ -95,6 +100,9 @@ impl Error {
             Error::Standby { writer } | Error::NotWriter { writer } => {
                 WriteError::Standby { writer: writer.clone() }.to_string()
             }
+            Error::WriterUnreachable { writer } => format!(
+                "this node is a standby and the writer at {writer} did not answer; try again (a standby takes over when the writer's lease expires)"
+            ),
             Error::Internal(_) => "internal error; it has been logged".to_owned(),
         }
     }

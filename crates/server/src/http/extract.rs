@@ -18,10 +18,11 @@ use crate::auth::parse_positive_id;
 /// Largest request body accepted (API.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A JSON body of type `T`, read strictly and validated.
-pub struct Body<T>(pub T);
+/// A JSON body of type `T`, read strictly and validated; at most `LIMIT` bytes (API.md's
+/// 64 KiB unless a route says otherwise).
+pub struct Body<T, const LIMIT: usize = MAX_BODY_BYTES>(pub T);
 
-impl<T, S> FromRequest<S> for Body<T>
+impl<T, S, const LIMIT: usize> FromRequest<S> for Body<T, LIMIT>
 where
     T: DeserializeOwned + Validate,
     S: Send + Sync,
@@ -29,7 +30,7 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(request).await?;
+        let bytes = read_body(request, LIMIT).await?;
         if !is_json(&bytes.0) {
             return Err(Error::bad_request("Content-Type must be application/json"));
         }
@@ -53,7 +54,7 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let (headers, bytes) = read_body(request).await?;
+        let (headers, bytes) = read_body(request, MAX_BODY_BYTES).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(NoBody);
         }
@@ -68,22 +69,23 @@ where
     }
 }
 
-async fn read_body(request: Request) -> Result<(HeaderMap, Bytes), Error> {
+async fn read_body(request: Request, limit: usize) -> Result<(HeaderMap, Bytes), Error> {
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
     Ok((parts.headers, bytes))
 }
 
-fn too_large() -> Error {
-    Error::bad_request(format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
+/// 400: the body is over `limit` bytes.
+pub fn too_large(limit: usize) -> Error {
+    Error::bad_request(format!("the request body is larger than {limit} bytes"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

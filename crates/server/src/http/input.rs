@@ -432,3 +432,35 @@ mod tests {
         assert!(message_body("body", &"x".repeat(10_001)).is_err());
     }
 }
+
+/// Most moderators one node's presence sync may name.
+pub const MAX_PRESENCE_MODERATORS: usize = 1_000_000;
+/// Longest node name in a presence sync, in characters.
+pub const MAX_NODE_NAME_CHARS: usize = 255;
+
+/// `POST /api/supervisor/cluster/presence`: a standby's whole set of moderators with a
+/// socket on their own channel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceSetInput {
+    pub node: String,
+    pub moderators: Vec<u64>,
+}
+
+impl Validate for PresenceSetInput {
+    fn validate(&self) -> Result<(), Error> {
+        if self.node.trim().is_empty() {
+            return Err(Error::unprocessable("node must not be empty"));
+        }
+        if self.node.chars().count() > MAX_NODE_NAME_CHARS {
+            return Err(Error::unprocessable(format!("node is longer than {MAX_NODE_NAME_CHARS} characters")));
+        }
+        if self.node.chars().any(char::is_control) {
+            return Err(Error::unprocessable("node must not contain control characters"));
+        }
+        if self.moderators.len() > MAX_PRESENCE_MODERATORS {
+            return Err(Error::unprocessable(format!("moderators names more than {MAX_PRESENCE_MODERATORS} ids")));
+        }
+        self.moderators.iter().try_for_each(|&moderator_id| id("moderators[]", moderator_id))
+    }
+}

@@ -15,6 +15,7 @@ pub mod console;
 pub mod error;
 mod events;
 pub mod extract;
+pub mod forward;
 pub mod input;
 mod moderator;
 mod operations;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let _ = DOCS.set(docs);
 
     router
+        .layer(middleware::from_fn_with_state(state.clone(), forward::relay_to_writer))
         .merge(state.realtime.router())
         .merge(state.realtime.http_api_router())
         .merge(console::router())

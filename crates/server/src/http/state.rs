@@ -9,6 +9,7 @@ use switchboard_pusher::Realtime;
 use switchboard_store::{Clock, Lease, Store, WriterHandle};
 
 use crate::auth::Tokens;
+use crate::cluster_presence::ClusterPresence;
 use crate::metrics::Metrics;
 use crate::webhooks::Deliveries;
 
@@ -45,6 +46,10 @@ pub struct AppContext {
     pub openapi: OnceLock<Value>,
     /// What the console pages are told by `/console/config.json`.
     pub console: ConsoleSettings,
+    /// A standby's connection to the writer: relayed requests, `/ready`'s check.
+    pub relay_client: reqwest::Client,
+    /// The other nodes' sockets, as their syncs told this node (used on the writer).
+    pub cluster_presence: Arc<ClusterPresence>,
 }
 
 impl AppState {
