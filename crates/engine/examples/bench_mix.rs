@@ -9,7 +9,9 @@
 //! commands (default: until the steady state, as in the bench; see `Workload::warm_up`).
 //! `--digest` hashes every reply, event and batch of changes instead, to show that an
 //! optimisation changed no decision; its warm-up defaults to 200,000 commands, the length
-//! every recorded digest was taken with.
+//! every recorded digest was taken with. `--backlog-world` runs `World::Backlog`, the world
+//! of the digests recorded before 2026-12-04 (c5beac0f1ec858bc at 100 moderators,
+//! 269c48c870560e80 at 1,000); the default is the measured `World::Steady`.
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -17,10 +19,12 @@ mod workload;
 use std::hash::{DefaultHasher, Hasher};
 use std::time::Instant;
 
-use workload::Workload;
+use workload::{Workload, World};
 
 fn main() {
     let digest = std::env::args().any(|argument| argument == "--digest");
+    let world =
+        if std::env::args().any(|argument| argument == "--backlog-world") { World::Backlog } else { World::Steady };
     let numbers: Vec<u64> =
         std::env::args().skip(1).filter_map(|argument| argument.replace('_', "").parse().ok()).collect();
     let moderators = numbers.first().copied().unwrap_or(100);
@@ -28,7 +32,8 @@ fn main() {
     let warm_up = numbers.get(2).copied().or(digest.then_some(200_000));
 
     let started = Instant::now();
-    let mut workload = Workload::new(moderators);
+    let mut workload = Workload::with_world(moderators, world);
+    workload.trace_warm_up = std::env::args().any(|argument| argument == "--trace-warm-up");
     if digest {
         workload.digest = Some(DefaultHasher::new());
     }
@@ -38,7 +43,7 @@ fn main() {
         }
         None => eprintln!("{}", workload.warm_up()),
     }
-    eprintln!("set up and warmed up {moderators} moderators in {:?}", started.elapsed());
+    eprintln!("set up and warmed up {moderators} moderators ({world:?} world) in {:?}", started.elapsed());
     let shape_before = workload.shape();
     measured(&mut workload, moderators, commands);
     // The same shape after the measured commands as before them: they ran in the steady state.

@@ -333,10 +333,12 @@ impl Engine {
     ) -> Result<Reply, Rejection> {
         self.holder_check(moderator_id, profile_id, lease_token)?;
         self.client_available(moderator_id, client_id)?;
-        self.record_activity(moderator_id, Some(profile_id));
-        let profile = self.profiles.get_mut(&profile_id).expect("a known profile");
-        profile.last_typing_at = Some(self.now);
-        self.lock_client(ConversationKey { client_id, profile_id }, moderator_id, LockReason::Typing);
+        self.holding_refile(moderator_id, |engine| {
+            engine.record_activity(moderator_id, Some(profile_id));
+            let profile = engine.profiles.get_mut(&profile_id).expect("a known profile");
+            profile.last_typing_at = Some(engine.now);
+            engine.lock_client(ConversationKey { client_id, profile_id }, moderator_id, LockReason::Typing);
+        });
         Ok(Reply::Done)
     }
 
@@ -350,19 +352,24 @@ impl Engine {
         self.holder_check(moderator_id, profile_id, lease_token)?;
         self.client_available(moderator_id, client_id)?;
         let now = self.now;
-        self.record_activity(moderator_id, Some(profile_id));
-        let key = ConversationKey { client_id, profile_id };
-        self.conversations.get_or_insert_with(key, Conversation::default).last_reply_at = Some(now);
-        // Answered first, so that releasing the lock below does not offer it again.
-        let response_millis = self.stop_waiting(key).map(|since| now.since(since).as_millis() as u64);
-        if let Some(millis) = response_millis {
-            let moderator = self.moderators.get_mut(&moderator_id).expect("a known moderator");
-            moderator.response_times.record(millis);
-        }
-        if self.conversations.get(&key).and_then(|c| c.assigned_to).is_some() {
-            self.detach_conversation(key, ReleaseReason::Answered);
-        }
-        self.release_client_lock(key, ReleaseReason::Answered);
+        // Activity and the answered conversation's detachment both move the sender's index
+        // keys: they are settled once, at the end.
+        let response_millis = self.holding_refile(moderator_id, |engine| {
+            engine.record_activity(moderator_id, Some(profile_id));
+            let key = ConversationKey { client_id, profile_id };
+            engine.conversations.get_or_insert_with(key, Conversation::default).last_reply_at = Some(now);
+            // Answered first, so that releasing the lock below does not offer it again.
+            let response_millis = engine.stop_waiting(key).map(|since| now.since(since).as_millis() as u64);
+            if let Some(millis) = response_millis {
+                let moderator = engine.moderators.get_mut(&moderator_id).expect("a known moderator");
+                moderator.response_times.record(millis);
+            }
+            if engine.conversations.get(&key).and_then(|c| c.assigned_to).is_some() {
+                engine.detach_conversation(key, ReleaseReason::Answered);
+            }
+            engine.release_client_lock(key, ReleaseReason::Answered);
+            response_millis
+        });
         Ok(Reply::MessageSent { client_id, profile_id, response_millis })
     }
 

@@ -378,6 +378,17 @@ impl Engine {
         self.indexes.file_moderator(moderator, self.config.max_profiles_per_moderator);
     }
 
+    /// Runs `change` with `moderator_id`'s index keys held back (`refile_held`), then files
+    /// it once: for a command that moves the same moderator's keys several times. `change`
+    /// must not read the moderator indexes (only `settle`, balancing and the monitor do).
+    pub(crate) fn holding_refile<R>(&mut self, moderator_id: ModeratorId, change: impl FnOnce(&mut Self) -> R) -> R {
+        let outer = self.refile_held.replace(moderator_id);
+        let result = change(self);
+        self.refile_held = outer;
+        self.refile_moderator(moderator_id);
+        result
+    }
+
     /// Files a profile under the keys its current fields call for.
     pub(crate) fn refile_profile(&mut self, profile_id: ProfileId) {
         let profile = self.profiles.get_mut(&profile_id).expect("refiling a known profile");
