@@ -212,7 +212,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
     let credentials = credentials(&store, &settings).await?;
     let tokens = Tokens::new(&credentials.jwt_secret, clock.clone());
 
-    let (presence, presence_changes) = Presence::new();
+    let presence = Presence::new();
     let pusher_config = PusherConfig {
         app_id: credentials.pusher_app_id.clone(),
         app_key: credentials.pusher_app_key.clone(),
@@ -257,7 +257,6 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
     let presence_task = tokio::spawn(cluster_presence::run(
         cluster_presence.clone(),
         presence,
-        presence_changes,
         writer.clone(),
         node.as_ref().map(|node| node.lease.clone()),
         cluster_presence::Sync {

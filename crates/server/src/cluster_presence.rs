@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use switchboard_engine::{Command, ModeratorId};
 use switchboard_store::{Lease, Role, WriteError, WriterHandle};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::auth::{Caller, Tokens};
 use crate::cluster::forget_realtime_connections;
@@ -139,7 +139,6 @@ fn serving_epoch(lease: Option<&Lease>) -> Option<i64> {
 pub async fn run(
     cluster: Arc<ClusterPresence>,
     presence: Arc<Presence>,
-    mut local_changes: mpsc::UnboundedReceiver<(ModeratorId, bool)>,
     writer: WriterHandle,
     lease: Option<Lease>,
     sync: Sync,
@@ -195,13 +194,7 @@ pub async fn run(
             }
         }
         tokio::select! {
-            changed = local_changes.recv() => {
-                if changed.is_none() {
-                    return;
-                }
-                // A burst of sockets is one sync.
-                while local_changes.try_recv().is_ok() {}
-            }
+            () = presence.changed() => {}
             () = cluster.changed.notified() => {}
             _ = tick.tick() => {}
             () = role_changed(roles.as_mut()) => {}

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use switchboard_engine::{ModeratorId, ProfileId};
 use switchboard_pusher::{AuthDenied, Realtime, ReservedChannels, SubscriptionChange, SubscriptionHook};
 use switchboard_store::{Clock, EventSink, OutboxEvent, WriterHandle};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::auth::{parse_positive_id, Caller};
 
@@ -138,15 +138,14 @@ impl EventSink for PusherSink {
 /// last departure into a signal for `cluster_presence::run`, off the socket tasks.
 pub struct Presence {
     sockets: Mutex<HashMap<ModeratorId, usize>>,
-    changes: mpsc::UnboundedSender<(ModeratorId, bool)>,
+    changed: Notify,
 }
 
 impl Presence {
-    /// The hook for the Pusher server, and the receiving end to hand to `cluster_presence::run`.
+    /// An empty count; its [`Presence::hook`] goes to the Pusher server.
     #[must_use]
-    pub fn new() -> (Arc<Presence>, mpsc::UnboundedReceiver<(ModeratorId, bool)>) {
-        let (changes, receiver) = mpsc::unbounded_channel();
-        (Arc::new(Presence { sockets: Mutex::new(HashMap::new()), changes }), receiver)
+    pub fn new() -> Arc<Presence> {
+        Arc::new(Presence { sockets: Mutex::new(HashMap::new()), changed: Notify::new() })
     }
 
     /// The subscription hook: never blocks, only counts and forwards.
@@ -154,6 +153,12 @@ impl Presence {
     pub fn hook(self: &Arc<Self>) -> SubscriptionHook {
         let presence = Arc::clone(self);
         Arc::new(move |change| presence.observe(&change))
+    }
+
+    /// Resolves after the set of [`Presence::connected`] moderators may have changed (at
+    /// once if it changed since the last wait).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// The moderators with at least one socket on their own channel on this node now.
@@ -181,7 +186,8 @@ impl Presence {
             sockets.remove(&moderator_id);
         }
         if edge {
-            let _ = self.changes.send((moderator_id, joined));
+            // A stored permit: a burst of edges wakes the reader once.
+            self.changed.notify_one();
         }
     }
 }
@@ -212,8 +218,8 @@ mod tests {
     }
 
     #[test]
-    fn presence_reports_first_and_last_socket_only() {
-        let (presence, mut receiver) = Presence::new();
+    fn presence_counts_sockets_on_a_moderators_own_channel() {
+        let presence = Presence::new();
         let socket = |n: u64| switchboard_pusher::SocketId::parse(&format!("{n}.1")).expect("socket id");
         let subscribe =
             |n| SubscriptionChange::Subscribed { socket_id: socket(n), channel: "private-moderator.3".into() };
@@ -222,13 +228,15 @@ mod tests {
             channel: "private-moderator.3".into(),
             cause: switchboard_pusher::UnsubscribeCause::Disconnected,
         };
+        let three = BTreeSet::from([ModeratorId(3)]);
         presence.observe(&subscribe(1));
         presence.observe(&subscribe(2));
+        assert_eq!(presence.connected(), three);
         presence.observe(&leave(1));
+        assert_eq!(presence.connected(), three, "one socket left of two");
         presence.observe(&leave(2));
+        assert!(presence.connected().is_empty());
         presence.observe(&SubscriptionChange::Subscribed { socket_id: socket(3), channel: "private-profile.3".into() });
-        assert_eq!(receiver.try_recv().ok(), Some((ModeratorId(3), true)));
-        assert_eq!(receiver.try_recv().ok(), Some((ModeratorId(3), false)));
-        assert!(receiver.try_recv().is_err());
+        assert!(presence.connected().is_empty(), "a profile channel is not presence");
     }
 }

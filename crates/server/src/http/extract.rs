@@ -71,20 +71,24 @@ where
 
 async fn read_body(request: Request, limit: usize) -> Result<(HeaderMap, Bytes), Error> {
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
+    let bytes = read_limited(&parts.headers, body, limit).await?;
+    Ok((parts.headers, bytes))
+}
+
+/// A body of at most `limit` bytes, refused before reading when its declared length is over.
+pub async fn read_limited(headers: &HeaderMap, body: axum::body::Body, limit: usize) -> Result<Bytes, Error> {
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))?;
-    Ok((parts.headers, bytes))
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large(limit))
 }
 
 /// 400: the body is over `limit` bytes.
-pub fn too_large(limit: usize) -> Error {
+fn too_large(limit: usize) -> Error {
     Error::bad_request(format!("the request body is larger than {limit} bytes"))
 }
 

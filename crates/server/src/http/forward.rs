@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use switchboard_store::Role;
 
 use super::error::Error;
-use super::extract::{too_large, MAX_BODY_BYTES};
+use super::extract::{read_limited, MAX_BODY_BYTES};
 use super::state::AppState;
 
 /// Set on a relayed request: the relaying node's name. Such a request is never relayed again.
@@ -106,11 +106,7 @@ pub async fn relay_to_writer(State(state): State<AppState>, request: Request, ne
 
 async fn relay(state: &AppState, node_name: &str, writer: &str, request: Request) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok());
-    if declared.and_then(|value| value.parse::<u64>().ok()).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(too_large(MAX_BODY_BYTES));
-    }
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large(MAX_BODY_BYTES))?;
+    let body = read_limited(&parts.headers, body, MAX_BODY_BYTES).await?;
     let path_and_query = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let url = format!("{}{path_and_query}", writer.trim_end_matches('/'));
 
@@ -146,6 +142,7 @@ async fn relay(state: &AppState, node_name: &str, writer: &str, request: Request
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn what_a_standby_relays() {

@@ -371,6 +371,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_presence_sync_names_a_node_and_positive_ids() {
+        let sync = |node: &str, moderators: Vec<u64>| PresenceSetInput { node: node.to_owned(), moderators };
+        assert!(sync("node-1", vec![1, 2]).validate().is_ok());
+        assert!(sync("node-1", vec![]).validate().is_ok(), "a node without sockets says so");
+        for (bad, why) in [
+            (sync(" ", vec![1]), "an empty node"),
+            (sync("node\n1", vec![1]), "a control character"),
+            (sync(&"n".repeat(MAX_NODE_NAME_CHARS + 1), vec![1]), "a long node name"),
+            (sync("node-1", vec![1, 0]), "id 0"),
+            (sync("node-1", vec![u64::MAX]), "an id beyond i64"),
+        ] {
+            assert!(bad.validate().is_err(), "{why} is refused");
+        }
+    }
+
+    #[test]
     fn times_round_trip_and_offsets_apply() {
         let utc = parse_time("2024-05-01T12:00:00Z").expect("utc");
         // Parsing is the inverse of the one formatter, the engine `Timestamp`'s display.
