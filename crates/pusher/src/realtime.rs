@@ -9,6 +9,7 @@ use axum::Router;
 use crate::clock::Clock;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
+use crate::peers::{check_frame, PeerHook, PeerMessage, PeerMessageError};
 use crate::registry::CloseRequest;
 use crate::shared::{ReservedChannels, Shared};
 use crate::signature::sign_private_channel;
@@ -29,6 +30,7 @@ pub struct RealtimeBuilder {
     hook: Option<SubscriptionHook>,
     clock: Option<Arc<dyn Clock>>,
     reserved: Option<ReservedChannels>,
+    peers: Option<PeerHook>,
 }
 
 impl RealtimeBuilder {
@@ -56,6 +58,15 @@ impl RealtimeBuilder {
         self
     }
 
+    /// Runs this server as one of several: `hook` gets every event frame published or
+    /// relayed here, for the embedder to carry to the other servers, which apply it with
+    /// [`Realtime::deliver_from_peer`].
+    #[must_use]
+    pub fn peer_hook(mut self, hook: PeerHook) -> Self {
+        self.peers = Some(hook);
+        self
+    }
+
     /// Validates the configuration and creates the server (no socket is opened here). With
     /// a `webhook_url`, starts the webhook sender on the current tokio runtime.
     ///
@@ -69,6 +80,7 @@ impl RealtimeBuilder {
             shared.clock = clock;
         }
         shared.reserved = self.reserved;
+        shared.peers = self.peers;
         if let Some(url) = shared.config.webhook_url.clone() {
             let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
             let config = &shared.config;
@@ -112,7 +124,7 @@ impl Realtime {
     /// Starts building a server, to add a [`SubscriptionHook`].
     #[must_use]
     pub fn builder(config: PusherConfig) -> RealtimeBuilder {
-        RealtimeBuilder { config, hook: None, clock: None, reserved: None }
+        RealtimeBuilder { config, hook: None, clock: None, reserved: None, peers: None }
     }
 
     /// The validated configuration in force.
@@ -135,6 +147,31 @@ impl Realtime {
     /// closed with 4100 instead. Returns how many sockets it was queued for.
     pub fn publish(&self, channel: &str, event: &str, data_json: &str) -> usize {
         self.shared.publish(channel, event, data_json, None)
+    }
+
+    /// Applies what another server's [`PeerHook`] was given: its event frame reaches this
+    /// server's subscribers of the channel (not the peer hook: peers heard it already).
+    /// Returns how many sockets it was queued for.
+    ///
+    /// # Errors
+    /// The message is malformed (the channel, the frame or the socket id); nothing is sent.
+    pub fn deliver_from_peer(&self, message: &PeerMessage) -> Result<usize, PeerMessageError> {
+        match message {
+            PeerMessage::Frame { channel, frame, except } => {
+                let checked = check_frame(channel, frame, except.as_deref())?;
+                let frame = axum::extract::ws::Utf8Bytes::from(checked.frame);
+                let shared = &self.shared;
+                let outcome = shared.registry.fan_out(
+                    checked.channel,
+                    &frame,
+                    &shared.slow_consumer_close,
+                    checked.except.as_ref(),
+                );
+                shared.record_fan_out(checked.channel, outcome);
+                shared.stats.record_peer_delivery(outcome.delivered);
+                Ok(outcome.delivered)
+            }
+        }
     }
 
     /// The Pusher HTTP API (`/apps/{app_id}/events`, `batch_events`, `channels`,

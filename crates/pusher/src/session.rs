@@ -307,6 +307,7 @@ impl Session {
         let outcome =
             shared.registry.fan_out(&channel, &frame, &shared.slow_consumer_close, Some(&self.handle.socket_id));
         shared.record_fan_out(&channel, outcome);
+        shared.tell_peers(&channel, &frame, Some(&self.handle.socket_id));
         shared.stats.record_client_events_relayed();
         let user_id = user_id.clone();
         shared.webhook(|| WebhookEvent::ClientEvent {

@@ -4,13 +4,17 @@
 //! and every socket task hold it through an `Arc`; it depends on no module that holds it,
 //! so the crate's modules form a DAG with this below all of them.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codes;
 use crate::config::PusherConfig;
 use crate::hooks::SubscriptionHook;
 use crate::outgoing;
+use crate::peers::{PeerHook, PeerMessage};
 use crate::registry::{CloseRequest, FanOut, Registry};
 use crate::socket_id::{SocketId, SocketIdGenerator};
 use crate::stats::Stats;
@@ -31,6 +35,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) reserved: Option<ReservedChannels>,
     pub(crate) webhooks: Option<WebhookQueue>,
+    pub(crate) peers: Option<PeerHook>,
 }
 
 impl Shared {
@@ -53,6 +58,7 @@ impl Shared {
             clock: Arc::new(SystemClock),
             reserved: None,
             webhooks: None,
+            peers: None,
         }
     }
 
@@ -75,7 +81,21 @@ impl Shared {
         let outcome = self.registry.fan_out(channel, &frame, &self.slow_consumer_close, except);
         self.record_fan_out(channel, outcome);
         self.stats.record_publish(outcome.delivered);
+        self.tell_peers(channel, &frame, except);
         outcome.delivered
+    }
+
+    /// Hands a frame this server fanned out to the peer hook, if any, for the other servers.
+    pub(crate) fn tell_peers(&self, channel: &str, frame: &Utf8Bytes, except: Option<&SocketId>) {
+        let Some(peers) = &self.peers else { return };
+        let message = PeerMessage::Frame {
+            channel: channel.to_owned(),
+            frame: frame.as_str().to_owned(),
+            except: except.map(ToString::to_string),
+        };
+        if catch_unwind(AssertUnwindSafe(|| peers(message))).is_err() {
+            tracing::error!("the peer hook panicked; the other servers miss one event");
+        }
     }
 
     /// Counts a fan-out's slow consumers (closed with 4100) and logs them.

@@ -328,3 +328,72 @@ async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     assert_eq!(started_at.elapsed(), Duration::from_secs(10));
     assert_eq!(realtime.stats().open_sockets, 0);
 }
+
+/// Two servers whose peer hooks feed each other directly, as the embedder's bus would.
+fn linked_pair() -> (Realtime, Realtime) {
+    use std::sync::OnceLock;
+    let second_slot: Arc<OnceLock<Realtime>> = Arc::new(OnceLock::new());
+    let first_slot: Arc<OnceLock<Realtime>> = Arc::new(OnceLock::new());
+    let build = |other: Arc<OnceLock<Realtime>>| {
+        let hook: crate::PeerHook = Arc::new(move |message| {
+            if let Some(other) = other.get() {
+                other.deliver_from_peer(&message).expect("a well-formed peer message");
+            }
+        });
+        Realtime::builder(PusherConfig::new("1", "key", "secret")).peer_hook(hook).build().expect("valid config")
+    };
+    let first = build(Arc::clone(&second_slot));
+    let second = build(Arc::clone(&first_slot));
+    let _ = first_slot.set(first.clone());
+    let _ = second_slot.set(second.clone());
+    (first, second)
+}
+
+#[tokio::test(start_paused = true)]
+async fn peers_hear_publishes_and_client_events_but_never_echo_them() {
+    let (first, second) = linked_pair();
+    let mut here = connect(&first);
+    let mut there = connect(&second);
+    let here_id = here.established().await;
+    let there_id = there.established().await;
+    for (client, realtime, socket_id) in [(&mut here, &first, &here_id), (&mut there, &second, &there_id)] {
+        let auth = realtime.sign_channel(socket_id, "private-room");
+        client.send(json!({"event": "pusher:subscribe", "data": {"channel": "private-room", "auth": auth}}));
+        assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    }
+
+    assert_eq!(first.publish("private-room", "Thing", r#"{"n":1}"#), 1, "one local subscriber");
+    let expected = json!({"event": "Thing", "channel": "private-room", "data": "{\"n\":1}"});
+    assert_eq!(here.next_json().await, expected);
+    assert_eq!(there.next_json().await, expected, "the peer's subscriber hears it, byte for byte");
+    assert_eq!(second.stats().events_published_total, 0, "a peer's frame is a delivery, not a publish");
+    assert_eq!(second.stats().events_delivered_total, 1);
+
+    there.send(json!({"event": "client-typing", "channel": "private-room", "data": {"who": "there"}}));
+    let whisper = here.next_json().await;
+    assert_eq!(whisper["event"], "client-typing");
+    assert_eq!(whisper["data"], json!({"who": "there"}).to_string());
+    // The sender never hears its own whisper: the next frame it gets is the pong.
+    there.send(json!({"event": "pusher:ping", "data": {}}));
+    assert_eq!(there.next_json().await["event"], "pusher:pong");
+    here.hang_up().await;
+    there.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_peer_message_sends_nothing() {
+    let realtime = realtime(|_| {});
+    let mut client = connect(&realtime);
+    client.established().await;
+    client.send(json!({"event": "pusher:subscribe", "data": {"channel": "news"}}));
+    assert_eq!(client.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    let forged = crate::PeerMessage::Frame {
+        channel: "news".into(),
+        frame: r#"{"event":"Thing","channel":"private-secret","data":"{}"}"#.into(),
+        except: None,
+    };
+    assert_eq!(realtime.deliver_from_peer(&forged), Err(crate::PeerMessageError::Frame));
+    client.send(json!({"event": "pusher:ping", "data": {}}));
+    assert_eq!(client.next_json().await["event"], "pusher:pong", "nothing was queued before the pong");
+    client.hang_up().await;
+}

@@ -36,7 +36,7 @@ pub struct StatsSnapshot {
     pub connections_refused_total: u64,
     /// Calls to [`crate::Realtime::publish`].
     pub events_published_total: u64,
-    /// Event frames queued to a socket, summed over all publishes.
+    /// Event frames queued to a socket, summed over all publishes (peers' included).
     pub events_delivered_total: u64,
     /// Sockets closed with 4100 because their outbound queue was full.
     pub slow_consumers_closed_total: u64,
@@ -82,6 +82,11 @@ impl Stats {
 
     pub(crate) fn record_publish(&self, delivered: usize) {
         self.events_published_total.fetch_add(1, Ordering::Relaxed);
+        self.events_delivered_total.fetch_add(u64::try_from(delivered).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// A peer's frame reached `delivered` local sockets: deliveries, not a publish.
+    pub(crate) fn record_peer_delivery(&self, delivered: usize) {
         self.events_delivered_total.fetch_add(u64::try_from(delivered).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
