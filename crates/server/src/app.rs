@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{Caller, Tokens};
 use crate::cluster_presence::{self, ClusterPresence};
 use crate::config::Settings;
+use crate::fanout::{self, Fanout};
 use crate::http;
 use crate::http::state::{AppContext, AppState, ConsoleSettings};
 use crate::metrics::Metrics;
@@ -213,18 +214,29 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
     let tokens = Tokens::new(&credentials.jwt_secret, clock.clone());
 
     let presence = Presence::new();
+    let fanout = match &settings.cluster.redis_url {
+        Some(_) if settings.database_url.starts_with("sqlite:") => {
+            anyhow::bail!(
+                "redis_url is for several nodes on PostgreSQL; a SQLite database runs one node and needs no fan-out"
+            )
+        }
+        Some(url) => Some(Fanout::new(url, &settings.cluster.redis_prefix)?),
+        None => None,
+    };
     let pusher_config = PusherConfig {
         app_id: credentials.pusher_app_id.clone(),
         app_key: credentials.pusher_app_key.clone(),
         app_secret: credentials.pusher_app_secret.clone(),
         ..settings.pusher.clone()
     };
-    let realtime = Realtime::builder(pusher_config)
+    let mut realtime = Realtime::builder(pusher_config)
         .subscription_hook(presence.hook())
         .reserved_channels(reserved_channels())
-        .clock(Arc::new(PusherClock(clock.clone())))
-        .build()
-        .context("invalid Pusher settings")?;
+        .clock(Arc::new(PusherClock(clock.clone())));
+    if let Some((fanout, _)) = &fanout {
+        realtime = realtime.peer_hook(fanout.hook());
+    }
+    let realtime = realtime.build().context("invalid Pusher settings")?;
     let sink = Arc::new(PusherSink::new(realtime.clone(), settings.event_namespace.clone()));
     // The store's bounds: 4,096 queued commands (back-pressure beyond), 512 per transaction.
     let webhook_target = match &settings.webhooks.url {
@@ -266,6 +278,13 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         },
         stop_receiver.clone(),
     ));
+    let (fanout, fanout_task) = match fanout {
+        Some((fanout, task)) => {
+            let running = tokio::spawn(fanout::run(fanout.clone(), task, realtime.clone(), stop_receiver.clone()));
+            (Some(fanout), Some(running))
+        }
+        None => (None, None),
+    };
     let monitor_task =
         tokio::spawn(monitor::run(writer.clone(), settings.engine.monitor_interval, stop_receiver.clone()));
     let (deliveries, deliveries_task) = webhooks::spawn(
@@ -284,7 +303,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         tokens: tokens.clone(),
         clock,
         realtime: realtime.clone(),
-        metrics: Arc::new(Metrics::new(sink)),
+        metrics: Arc::new(Metrics::new(sink, fanout.clone())),
         lease: node.as_ref().map(|node| node.lease.clone()),
         deliveries,
         openapi: OnceLock::new(),
@@ -294,6 +313,7 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
         },
         relay_client,
         cluster_presence,
+        fanout,
     });
     let app = http::router(state);
 
@@ -314,6 +334,9 @@ pub async fn start(settings: Settings, listener: TcpListener, clock: Arc<dyn Clo
             tracing::warn!("some sockets did not finish closing in time");
         }
         presence_task.abort();
+        if let Some(fanout_task) = fanout_task {
+            let _ = fanout_task.await;
+        }
         writer_task.shutdown().await;
         if let Some(node) = node {
             node.release().await;

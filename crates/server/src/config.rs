@@ -26,6 +26,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("node_name", "", "this node's name in the writer lease (PostgreSQL clusters); host:port of `listen` when empty"),
     ("advertise_url", "", "how other nodes and clients reach this node; http://<listen> when empty"),
     ("leader_lease", "5s", "writer lease length on PostgreSQL: a dead writer is replaced within about this long"),
+    ("redis_url", "", "redis://HOST:PORT or unix:///PATH: every node's sockets hear every event (PostgreSQL clusters)"),
+    ("redis_prefix", "switchboard:", "prefix of the Redis channel the nodes share (<prefix>events)"),
     ("jwt_secret", "", "HS256 secret for bearer tokens; generated and stored on first start when empty"),
     ("pusher_app_id", "", "Pusher app id; generated and stored on first start when empty"),
     ("pusher_app_key", "", "Pusher app key clients connect with; generated when empty"),
@@ -126,7 +128,8 @@ pub struct Settings {
     pub pusher: PusherConfig,
     /// The rules' values (SPEC §9).
     pub engine: EngineConfig,
-    /// Several nodes on one PostgreSQL database (`node_name`, `advertise_url`, `leader_lease`).
+    /// Several nodes on one PostgreSQL database (`node_name`, `advertise_url`, `leader_lease`,
+    /// `redis_url`, `redis_prefix`).
     pub cluster: ClusterSettings,
     /// The host events' webhooks and feed retention.
     pub webhooks: WebhookSettings,
@@ -141,6 +144,10 @@ pub struct ClusterSettings {
     pub advertise_url: Option<String>,
     /// How long the writer lease lasts on the database's clock.
     pub leader_lease: Duration,
+    /// The cross-node fan-out; `None`: each node's sockets hear only what it publishes.
+    pub redis_url: Option<String>,
+    /// Prefix of the fan-out's Redis channel, so several clusters can share one Redis.
+    pub redis_prefix: String,
 }
 
 impl ClusterSettings {
@@ -150,7 +157,13 @@ impl ClusterSettings {
 
 impl Default for ClusterSettings {
     fn default() -> Self {
-        ClusterSettings { node_name: None, advertise_url: None, leader_lease: Duration::from_secs(5) }
+        ClusterSettings {
+            node_name: None,
+            advertise_url: None,
+            leader_lease: Duration::from_secs(5),
+            redis_url: None,
+            redis_prefix: "switchboard:".to_owned(),
+        }
     }
 }
 
@@ -314,6 +327,22 @@ impl Settings {
                     return Err(invalid(format!("at least {:?}", ClusterSettings::MIN_LEASE)));
                 }
                 self.cluster.leader_lease = lease;
+            }
+            "redis_url" => {
+                let url = value.trim();
+                if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("unix://")) {
+                    return Err(invalid(
+                        "expected redis://HOST:PORT[/DB] or unix:///PATH (rediss:// is not supported: no TLS client is built in)"
+                            .to_owned(),
+                    ));
+                }
+                self.cluster.redis_url = non_empty(url);
+            }
+            "redis_prefix" => {
+                if value.len() > 64 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(invalid("at most 64 characters, no spaces or control characters".to_owned()));
+                }
+                self.cluster.redis_prefix = value.to_owned();
             }
             "jwt_secret" => self.jwt_secret = non_empty(value),
             "pusher_app_id" => self.pusher_app_id = non_empty(value),
@@ -672,5 +701,24 @@ mod tests {
         assert!(settings.apply_toml("not toml at all [", "f").is_err());
         assert!(settings.apply_toml("monitor_interval = \"0s\"", "f").is_err());
         assert!(settings.apply_toml("database_url = \"mysql://x\"", "f").is_err());
+    }
+
+    #[test]
+    fn redis_keys_take_plain_urls_and_safe_prefixes() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            (settings.cluster.redis_url.as_deref(), settings.cluster.redis_prefix.as_str()),
+            (None, "switchboard:")
+        );
+        settings.apply_toml("redis_url = \"redis://10.0.0.5:6379/1\"\nredis_prefix = \"app-a:\"", "f").expect("valid");
+        assert_eq!(settings.cluster.redis_url.as_deref(), Some("redis://10.0.0.5:6379/1"));
+        assert_eq!(settings.cluster.redis_prefix, "app-a:");
+        for refused in ["rediss://cache:6380", "cache:6379", "http://cache"] {
+            let error = settings.apply_toml(&format!("redis_url = \"{refused}\""), "f").unwrap_err();
+            assert!(error.to_string().contains("redis_url"), "{error}");
+        }
+        assert!(settings.apply_toml("redis_prefix = \"has space\"", "f").is_err());
+        settings.apply_toml("redis_url = \"\"", "f").expect("empty turns it off");
+        assert_eq!(settings.cluster.redis_url, None);
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cluster_presence;
 pub mod config;
+pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod monitor;

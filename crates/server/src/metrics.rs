@@ -15,6 +15,7 @@ use switchboard_engine::ModeratorState;
 use switchboard_pusher::Realtime;
 use switchboard_store::WriterHandle;
 
+use crate::fanout::Fanout;
 use crate::prometheus::{counter, gauge};
 use crate::realtime::PusherSink;
 
@@ -36,12 +37,13 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     durations: Mutex<Histogram>,
     sink: Arc<PusherSink>,
+    fanout: Option<Arc<Fanout>>,
 }
 
 impl Metrics {
     #[must_use]
-    pub fn new(sink: Arc<PusherSink>) -> Self {
-        Metrics { requests: Mutex::new(BTreeMap::new()), durations: Mutex::new(Histogram::default()), sink }
+    pub fn new(sink: Arc<PusherSink>, fanout: Option<Arc<Fanout>>) -> Self {
+        Metrics { requests: Mutex::new(BTreeMap::new()), durations: Mutex::new(Histogram::default()), sink, fanout }
     }
 
     /// Counts one answered request under its route template.
@@ -161,6 +163,39 @@ impl Metrics {
             "Alerts raised (published to supervisors).",
             self.sink.alerts.load(Ordering::Relaxed),
         );
+        if let Some(fanout) = &self.fanout {
+            let fanout = fanout.stats();
+            gauge(
+                &mut out,
+                "switchboard_redis_connected",
+                "1 while this node is connected to the Redis fan-out, else 0.",
+                u64::from(fanout.connected),
+            );
+            counter(
+                &mut out,
+                "switchboard_redis_published_total",
+                "Event frames published on Redis for the other nodes.",
+                fanout.published,
+            );
+            counter(
+                &mut out,
+                "switchboard_redis_received_total",
+                "Event frames from other nodes handed to this node's sockets.",
+                fanout.received,
+            );
+            counter(
+                &mut out,
+                "switchboard_redis_dropped_total",
+                "Event frames the other nodes missed: Redis unreachable or the queue full.",
+                fanout.dropped,
+            );
+            counter(
+                &mut out,
+                "switchboard_redis_rejected_total",
+                "Messages on the fan-out channel that were not well-formed frames.",
+                fanout.rejected,
+            );
+        }
         if let Some(bytes) = resident_memory_bytes() {
             gauge(
                 &mut out,

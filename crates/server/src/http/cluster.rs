@@ -112,6 +112,9 @@ async fn ready(State(state): State<AppState>, query: Result<Query<ReadyQuery>, Q
         Some(other) => return Err(Error::unprocessable(format!("role: `{other}` is not `writer`"))),
     };
     state.store.ping().await.map_err(|error| Error::Unavailable { detail: error.to_string() })?;
+    if let Some(fanout) = state.fanout.as_ref().filter(|fanout| !fanout.is_connected()) {
+        return Err(Error::FanoutDown { channel: fanout.channel().to_owned() });
+    }
     let Some(lease) = &state.lease else {
         return Ok(ok(json!({"status": "ready", "role": "writer"})));
     };
@@ -206,5 +209,21 @@ async fn cluster(_: AsSupervisor, State(state): State<AppState>) -> Result<Respo
         "database_time": time(Some(view.now_ms)),
         "nodes": nodes,
         "epochs": epochs,
+        "fanout": fanout_view(&state),
     })))
+}
+
+/// The Redis fan-out as this node sees it; `null` when `redis_url` is not set.
+fn fanout_view(state: &AppState) -> Value {
+    state.fanout.as_ref().map_or(Value::Null, |fanout| {
+        let stats = fanout.stats();
+        json!({
+            "connected": stats.connected,
+            "channel": fanout.channel(),
+            "published": stats.published,
+            "received": stats.received,
+            "dropped": stats.dropped,
+            "rejected": stats.rejected,
+        })
+    })
 }

@@ -39,6 +39,9 @@ pub enum Error {
     /// 503 `unavailable`: this standby relays to the writer at `writer`, which did not answer
     /// (down, paused, or unreachable from here). Nothing was applied by this node.
     WriterUnreachable { writer: String },
+    /// 503 `unavailable` from `/ready` only: this node lost the Redis fan-out, so its sockets
+    /// miss the other nodes' events; a load balancer should send clients elsewhere.
+    FanoutDown { channel: String },
     /// 500: a bug (the writer answered something unexpected). Logged, never detailed.
     Internal(String),
 }
@@ -65,9 +68,10 @@ impl Error {
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Gone { .. } => StatusCode::GONE,
-            Error::Unavailable { .. } | Error::Standby { .. } | Error::WriterUnreachable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Unavailable { .. }
+            | Error::Standby { .. }
+            | Error::WriterUnreachable { .. }
+            | Error::FanoutDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotWriter { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,7 +85,10 @@ impl Error {
             Error::Invalid { .. } => "invalid_request",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
-            Error::Unavailable { .. } | Error::Standby { .. } | Error::WriterUnreachable { .. } => "unavailable",
+            Error::Unavailable { .. }
+            | Error::Standby { .. }
+            | Error::WriterUnreachable { .. }
+            | Error::FanoutDown { .. } => "unavailable",
             Error::NotWriter { .. } => "not_writer",
             Error::Internal(_) => "internal",
         }
@@ -102,6 +109,9 @@ impl Error {
             }
             Error::WriterUnreachable { writer } => format!(
                 "this node is a standby and the writer at {writer} did not answer; try again (a standby takes over when the writer's lease expires)"
+            ),
+            Error::FanoutDown { channel } => format!(
+                "this node cannot reach Redis (fan-out channel {channel}): its sockets miss the other nodes' events until it reconnects"
             ),
             Error::Internal(_) => "internal error; it has been logged".to_owned(),
         }

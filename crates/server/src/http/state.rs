@@ -10,6 +10,7 @@ use switchboard_store::{Clock, Lease, Store, WriterHandle};
 
 use crate::auth::Tokens;
 use crate::cluster_presence::ClusterPresence;
+use crate::fanout::Fanout;
 use crate::metrics::Metrics;
 use crate::webhooks::Deliveries;
 
@@ -50,6 +51,8 @@ pub struct AppContext {
     pub relay_client: reqwest::Client,
     /// The other nodes' sockets, as their syncs told this node (used on the writer).
     pub cluster_presence: Arc<ClusterPresence>,
+    /// The Redis fan-out to the other nodes' sockets (`redis_url`); `None` without one.
+    pub fanout: Option<Arc<Fanout>>,
 }
 
 impl AppState {

@@ -1,0 +1,366 @@
+//! The Redis fan-out between real processes (README "Running several nodes"): two
+//! `switchboard serve` on one PostgreSQL database and a `redis-server` the test starts on a
+//! free port. A socket on the standby hears what the writer publishes: the host's
+//! Pusher HTTP API publishes (`socket_id` exclusion honoured), committed events
+//! (`private-supervisors`) and client events from a socket on the writer. Then Redis is
+//! killed: both nodes say so in `/ready` (503) and in their metrics, what the writer
+//! publishes meanwhile is dropped and counted; Redis is started again on the same port:
+//! both reconnect on their own and events flow again.
+//!
+//! `cargo test -p switchboard --test fanout -- --nocapture` prints the figures (loss
+//! noticed, reconnection, publish-to-socket latency). Needs `redis-server` (Debian's
+//! `redis-server`, which `scripts/test` installs); fails, never skips, without it.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{eventually, external_token, unix_now};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "fanout-test-secret";
+const APP_ID: &str = "4242";
+const APP_KEY: &str = "fanout-key";
+const APP_SECRET: &str = "fanout-app-secret";
+const LATENCY_SAMPLES: usize = 200;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
+}
+
+/// A `redis-server` of the test's own, keeping nothing on disk; killed on drop.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let mut server = RedisServer { child: None, port: free_port(), dir: tempfile::tempdir().expect("a dir") };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start redis-server ({error}): install it (`apt-get install -y redis-server`)")
+            });
+        self.child = Some(child);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_until_up(&self) {
+        let address = format!("127.0.0.1:{}", self.port);
+        eventually("redis-server to answer PING", Duration::from_secs(20), || {
+            let address = address.clone();
+            async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+                stream.write_all(b"PING\r\n").await.ok()?;
+                let mut answer = [0u8; 7];
+                stream.read_exact(&mut answer).await.ok()?;
+                (&answer == b"+PONG\r\n").then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// As a crash would: no goodbye to the clients.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One `switchboard serve` with the fan-out on; killed on drop.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    fn spawn(database_url: &str, redis_url: &str, prefix: &str, name: &str, log: &Path) -> Node {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .env("SWITCHBOARD_DATABASE_URL", database_url)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_JWT_SECRET", SECRET)
+            .env("SWITCHBOARD_PUSHER_APP_ID", APP_ID)
+            .env("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY)
+            .env("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET)
+            .env("SWITCHBOARD_NODE_NAME", name)
+            .env("SWITCHBOARD_LEADER_LEASE", "2s")
+            .env("SWITCHBOARD_REDIS_URL", redis_url)
+            .env("SWITCHBOARD_REDIS_PREFIX", prefix)
+            .env("RUST_LOG", "warn,switchboard::fanout=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the switchboard binary starts");
+        Node { child, base: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw Pusher socket, as pusher-js would speak to the node.
+struct PusherSocket {
+    stream: Socket,
+    socket_id: String,
+}
+
+impl PusherSocket {
+    async fn open(base: &str) -> PusherSocket {
+        let url = format!("{}/app/{APP_KEY}?protocol=7&client=fanout-test&version=1", base.replace("http://", "ws://"));
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("the socket opens");
+        let mut socket = PusherSocket { stream, socket_id: String::new() };
+        let established = socket.next_event().await;
+        assert_eq!(established["event"], "pusher:connection_established");
+        let data: Value = serde_json::from_str(established["data"].as_str().expect("data")).expect("JSON data");
+        socket.socket_id = data["socket_id"].as_str().expect("a socket id").to_owned();
+        socket
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.stream.send(Message::Text(frame.to_string().into())).await.expect("the frame is sent");
+    }
+
+    /// Subscribes, signing private channels with the app secret as the host's auth would.
+    async fn subscribe(&mut self, channel: &str) {
+        let auth = channel
+            .starts_with("private-")
+            .then(|| switchboard_pusher::sign_private_channel(APP_KEY, APP_SECRET, &self.socket_id, channel));
+        self.send(json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth}})).await;
+        let answer = self.next_event().await;
+        assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
+    }
+
+    /// The next frame that is not a ping/pong.
+    async fn next_event(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("the socket stays open")
+                .expect("a frame");
+            if let Message::Text(text) = frame {
+                let event: Value = serde_json::from_str(&text).expect("a JSON frame");
+                if !matches!(event["event"].as_str(), Some("pusher:ping" | "pusher:pong")) {
+                    return event;
+                }
+            }
+        }
+    }
+}
+
+fn signed_query(path: &str, body: &str) -> String {
+    use md5::Digest as _;
+    let body_md5 = hex::encode(md5::Md5::digest(body.as_bytes()));
+    let query = format!("auth_key={APP_KEY}&auth_timestamp={}&auth_version=1.0&body_md5={body_md5}", unix_now());
+    let signature = switchboard_pusher::hex_hmac(APP_SECRET, format!("POST\n{path}\n{query}").as_bytes());
+    format!("{query}&auth_signature={signature}")
+}
+
+/// Publishes through `base`'s Pusher HTTP API, as the host's Laravel broadcaster does.
+async fn publish(client: &reqwest::Client, base: &str, channel: &str, data: &Value, except: Option<&str>) {
+    let path = format!("/apps/{APP_ID}/events");
+    let mut body = json!({"name": "App\\Events\\Note", "channels": [channel], "data": data.to_string()});
+    if let Some(socket_id) = except {
+        body["socket_id"] = json!(socket_id);
+    }
+    let body = body.to_string();
+    let answer = client
+        .post(format!("{base}{path}?{}", signed_query(&path, &body)))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the HTTP API answers");
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap_or_default());
+}
+
+async fn status(client: &reqwest::Client, url: &str) -> Option<u16> {
+    client.get(url).send().await.ok().map(|answer| answer.status().as_u16())
+}
+
+/// The value of an unlabelled metric on `base`.
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from {base}/metrics"))
+}
+
+async fn wait_for_status(client: &reqwest::Client, url: &str, wanted: u16, what: &str) -> Duration {
+    let started = Instant::now();
+    eventually(what, Duration::from_secs(30), || async { (status(client, url).await == Some(wanted)).then_some(()) })
+        .await;
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
+    let mut redis = RedisServer::start();
+    redis.wait_until_up().await;
+    let database = fresh_postgres_url().await;
+    let log_dir = tempfile::tempdir().expect("a log dir");
+    let log = log_dir.path().join("nodes.log");
+    let prefix = format!("fanout-test-{}:", std::process::id());
+    let first = Node::spawn(&database, &redis.url(), &prefix, "node-a", &log);
+    let second = Node::spawn(&database, &redis.url(), &prefix, "node-b", &log);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
+    for node in [&first, &second] {
+        wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
+    }
+    let writer_is_first = eventually("one writer and one standby", Duration::from_secs(30), || async {
+        let roles = (
+            status(&client, &format!("{}/ready?role=writer", first.base)).await,
+            status(&client, &format!("{}/ready?role=writer", second.base)).await,
+        );
+        match roles {
+            (Some(200), Some(429)) => Some(true),
+            (Some(429), Some(200)) => Some(false),
+            _ => None,
+        }
+    })
+    .await;
+    let (writer, standby) = if writer_is_first { (&first, &second) } else { (&second, &first) };
+    assert_eq!(metric(&client, &standby.base, "switchboard_redis_connected").await, 1);
+
+    let mut listener = PusherSocket::open(&standby.base).await;
+    for channel in ["news", "private-supervisors", "private-room"] {
+        listener.subscribe(channel).await;
+    }
+    let mut whisperer = PusherSocket::open(&writer.base).await;
+    whisperer.subscribe("private-room").await;
+
+    // The host's publish on the writer, then one that excepts the listener: only the first
+    // arrives, since one node's frames reach the others in order.
+    publish(&client, &writer.base, "news", &json!({"n": 1}), None).await;
+    publish(&client, &writer.base, "news", &json!({"n": 2}), Some(&listener.socket_id)).await;
+    publish(&client, &writer.base, "news", &json!({"n": 3}), None).await;
+    for expected in [1, 3] {
+        let event = listener.next_event().await;
+        assert_eq!((event["event"].as_str(), event["channel"].as_str()), (Some("App\\Events\\Note"), Some("news")));
+        assert_eq!(event["data"], json!({"n": expected}).to_string());
+    }
+
+    // A committed event: a moderator connecting through the writer, seen by supervisors.
+    let platform = external_token(SECRET, &json!({"role": "platform", "exp": unix_now() + 3600}));
+    let moderator = external_token(SECRET, &json!({"role": "moderator", "sub": "1", "exp": unix_now() + 3600}));
+    let declared = client
+        .put(format!("{}/api/moderators/1", writer.base))
+        .bearer_auth(&platform)
+        .json(&json!({"name": "Moderator 1"}))
+        .send()
+        .await
+        .expect("the directory call");
+    assert!(declared.status().is_success(), "{}", declared.text().await.unwrap_or_default());
+    let connected = client
+        .post(format!("{}/moderateur/connect", writer.base))
+        .bearer_auth(&moderator)
+        .send()
+        .await
+        .expect("connect");
+    assert_eq!(connected.status(), 200, "{}", connected.text().await.unwrap_or_default());
+    let event = listener.next_event().await;
+    assert_eq!(event["channel"], "private-supervisors", "{event}");
+    assert_eq!(event["event"], "App\\Events\\ModeratorStateChanged", "{event}");
+
+    // A client event from a socket on the writer.
+    whisperer.send(json!({"event": "client-typing", "channel": "private-room", "data": {"who": "writer"}})).await;
+    let whisper = listener.next_event().await;
+    assert_eq!((whisper["event"].as_str(), whisper["channel"].as_str()), (Some("client-typing"), Some("private-room")));
+
+    // Publish-to-socket latency across the two processes and Redis.
+    let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
+    for n in 0..LATENCY_SAMPLES {
+        let sent = Instant::now();
+        publish(&client, &writer.base, "news", &json!({"sample": n}), None).await;
+        let event = listener.next_event().await;
+        assert_eq!(event["data"], json!({"sample": n}).to_string());
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+
+    // Redis dies: both nodes say so, and the writer's frames for the standby are dropped.
+    let killed = Instant::now();
+    redis.kill();
+    let noticed =
+        wait_for_status(&client, &format!("{}/ready", standby.base), 503, "the standby to report Redis").await;
+    wait_for_status(&client, &format!("{}/ready", writer.base), 503, "the writer to report Redis").await;
+    let answer: Value =
+        client.get(format!("{}/ready", standby.base)).send().await.expect("ready").json().await.expect("JSON");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    assert!(answer["error"]["message"].as_str().is_some_and(|text| text.contains("Redis")), "{answer}");
+    assert_eq!(metric(&client, &standby.base, "switchboard_redis_connected").await, 0);
+    let dropped_before = metric(&client, &writer.base, "switchboard_redis_dropped_total").await;
+    publish(&client, &writer.base, "news", &json!({"lost": true}), None).await;
+    assert_eq!(metric(&client, &writer.base, "switchboard_redis_dropped_total").await, dropped_before + 1);
+    let noticed_after = killed.elapsed();
+
+    // Redis is back on the same port: both reconnect by themselves.
+    let restarted = Instant::now();
+    redis.spawn();
+    redis.wait_until_up().await;
+    for node in [writer, standby] {
+        wait_for_status(&client, &format!("{}/ready", node.base), 200, "the nodes to reconnect").await;
+    }
+    let reconnected = restarted.elapsed();
+    assert_eq!(metric(&client, &standby.base, "switchboard_redis_connected").await, 1);
+    publish(&client, &writer.base, "news", &json!({"after": true}), None).await;
+    let event = listener.next_event().await;
+    assert_eq!(
+        event["data"],
+        json!({"after": true}).to_string(),
+        "the frame published during the outage is not replayed"
+    );
+
+    println!(
+        "fan-out: publish (writer's HTTP API) to the standby's socket over {LATENCY_SAMPLES} samples: p50 {:?}, p99 {:?}, max {:?}; Redis killed: standby /ready 503 after {noticed:?} (both nodes within {noticed_after:?}); Redis restarted: both nodes ready again {reconnected:?} after it was started",
+        percentile(50),
+        percentile(99),
+        latencies[latencies.len() - 1],
+    );
+    drop(listener);
+    drop(whisperer);
+    drop(first);
+    drop(second);
+    drop_postgres_database(&database).await;
+}
