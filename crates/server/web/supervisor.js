@@ -438,7 +438,7 @@ function renderCluster(state) {
       'div',
       { 'data-cluster-mode': 'cluster' },
       h('p', { 'data-cluster': 'node', 'data-node-role': node.role }, 'This page is served by ', h('strong', {}, node.name || '—'), ' ', badge(node.role, ROLE_BADGE[node.role] || ''),
-        node.advertiseUrl ? h('span', { class: 'muted' }, ` ${node.advertiseUrl}`) : null),
+        node.advertiseUrl ? [' ', h('span', { class: 'node-url' }, node.advertiseUrl)] : null),
       writer
         ? h('p', { 'data-cluster': 'writer', 'data-writer-epoch': writer.epoch, 'data-writer-name': writer.name },
             'Writer: ', h('strong', {}, writer.name), thisNode(writer.isThisNode), writer.advertiseUrl ? ` · ${writer.advertiseUrl}` : '',
@@ -450,7 +450,7 @@ function renderCluster(state) {
         ? h('table', {},
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Node'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Last seen'))),
             h('tbody', {}, view.nodes.map((row) => h('tr', { 'data-cluster-node': row.name, 'data-node-role': row.role },
-              h('th', { scope: 'row' }, row.name, thisNode(row.isThisNode), row.advertiseUrl ? h('span', { class: 'muted' }, ` ${row.advertiseUrl}`) : null),
+              h('th', { scope: 'row' }, row.name, thisNode(row.isThisNode), row.advertiseUrl ? h('span', { class: 'node-url' }, row.advertiseUrl) : null),
               h('td', {}, badge(row.role, ROLE_BADGE[row.role] || '')),
               h('td', {}, row.lastSeenAgoSeconds === null ? '—' : `${duration(row.lastSeenAgoSeconds)} ago`)))))
         : h('p', { class: 'muted' }, 'No node seen.'),
