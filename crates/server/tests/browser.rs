@@ -6,7 +6,9 @@
 //!
 //! A second scenario, `tests/browser/presence.e2e.mjs`, keeps the console working beside a
 //! host presence channel: joined on the console's own connection and from the host's own
-//! page (Laravel Echo) in a second tab, with the host's channel auth.
+//! page (Laravel Echo) in a second tab, with the host's channel auth. A third,
+//! `tests/browser/cluster.e2e.mjs`, reads the dashboard's Cluster panel on two PostgreSQL
+//! nodes (a writer and a standby).
 //!
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`), Node.js 20.19+ and
 //! `npm ci --prefix crates/server/tests/browser`; fails, never skips, without them.
@@ -52,6 +54,16 @@ fn require_tools(scripts: &Path) {
             .exists()),
         "playwright-core, pusher-js or laravel-echo is missing: run `npm ci --prefix crates/server/tests/browser`"
     );
+}
+
+/// Where a scenario writes its screenshots: `docs/screenshots/` with
+/// `SWITCHBOARD_UPDATE_SCREENSHOTS=1`, else `scratch` (so that a test run leaves the tree clean).
+fn screenshot_dir(scratch: &Path) -> PathBuf {
+    if std::env::var_os("SWITCHBOARD_UPDATE_SCREENSHOTS").is_some() {
+        manifest_dir().join("../../docs/screenshots")
+    } else {
+        scratch.to_path_buf()
+    }
 }
 
 /// Runs `script` (in `tests/browser/`) with `settings` in `SWITCHBOARD_E2E`, printing its
@@ -122,11 +134,7 @@ async fn console_and_dashboard_in_chromium() {
     let moderators: serde_json::Map<String, serde_json::Value> =
         (1..=6).map(|id| (id.to_string(), json!(app.moderator_token(id)))).collect();
     let scratch = tempfile::tempdir().expect("a temporary directory for the screenshots");
-    let screenshots = if std::env::var_os("SWITCHBOARD_UPDATE_SCREENSHOTS").is_some() {
-        manifest_dir().join("../../docs/screenshots")
-    } else {
-        scratch.path().to_path_buf()
-    };
+    let screenshots = screenshot_dir(scratch.path());
     let settings = json!({
         "base": app.base,
         "platform": app.platform,
@@ -156,6 +164,38 @@ async fn console_beside_a_host_presence_channel_in_chromium() {
     });
     run_scenario("presence.e2e.mjs", &settings).await;
     app.stop().await;
+}
+
+/// The dashboard's Cluster panel on PostgreSQL: the writer's page shows its node as the
+/// writer (epoch ≥ 1) beside a standby, a failed read stays in the panel, and the standby's
+/// page says it is served by the standby (`tests/browser/cluster.e2e.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_cluster_panel_on_postgresql_in_chromium() {
+    require_tools(&manifest_dir().join("tests").join("browser"));
+    let _one_browser = CHROMIUM_RUNS.lock().await;
+    let writer = TestApp::start_live(Db::Postgres, |settings| {
+        settings.cluster.node_name = Some("browser-writer".to_owned());
+    })
+    .await;
+    let standby = writer
+        .start_beside(|settings| {
+            settings.cluster.node_name = Some("browser-standby".to_owned());
+        })
+        .await;
+    let (status, ready) = standby.call("GET", "/ready?role=writer", None, None).await;
+    assert_eq!(status, 429, "the second node is a standby: {ready}");
+    let scratch = tempfile::tempdir().expect("a temporary directory for the screenshot");
+    let screenshots = screenshot_dir(scratch.path());
+    let settings = json!({
+        "writer": {"base": writer.base, "name": "browser-writer"},
+        "standby": {"base": standby.base, "name": "browser-standby"},
+        // The writer's token: the standby checks it on its own clock, the writer when relayed.
+        "supervisor": writer.supervisor,
+        "screenshots": screenshots,
+    });
+    run_scenario("cluster.e2e.mjs", &settings).await;
+    standby.stop().await;
+    writer.stop().await;
 }
 
 /// The pages and their files come from the binary with the right headers; `config.json`

@@ -13,6 +13,12 @@
 // that counts and figures end up exactly as the server sees them. A slow full re-read
 // (`RESYNC_MS`) is the safety net for anything no event announces; a reconnection re-reads
 // at once, since events sent while offline are not replayed.
+//
+// The cluster panel reads `GET /api/supervisor/cluster` on its own, every
+// `CLUSTER_REFRESH_MS` and after a reconnection; its failure is the panel's error
+// (`state.clusterError`), never the rest of the dashboard's. `clusterView` turns the answer
+// into the rows the panel shows, with every age taken on the database's clock
+// (`database_time`), never the browser's.
 
 import { ApiError, describeError } from './api.js';
 import { createChanges, createNotices, endSession } from './store.js';
@@ -34,6 +40,10 @@ export const FAILED_DELIVERIES_SHOWN = 20;
 export const ALERTS_MAX = 100;
 /** Moderators offered by the pin picker. */
 export const PICKER_SIZE = 20;
+/** The cluster view is read again this often. */
+export const CLUSTER_REFRESH_MS = 5000;
+/** Writer epochs the cluster panel lists (newest first; the server sends up to 10). */
+export const CLUSTER_EPOCHS_SHOWN = 5;
 /** Moderator states and profile statuses, in the order the dashboard lists them. */
 export const MODERATOR_STATES = ['working', 'queued', 'paused', 'away', 'offline'];
 export const PROFILE_STATUSES = ['held', 'orphan', 'free', 'inactive'];
@@ -62,6 +72,84 @@ export function profileStatus(profile) {
   if (!profile.active) return 'inactive';
   if (profile.lock) return 'held';
   return profile.waiting_conversations > 0 ? 'orphan' : 'free';
+}
+
+/**
+ * Seconds from `fromIso` to `toIso` (negative when `toIso` is earlier); null when either is
+ * missing or unreadable. The cluster panel measures on the database's clock with it.
+ */
+export function secondsBetween(fromIso, toIso) {
+  if (!fromIso || !toIso) return null;
+  const from = Date.parse(fromIso);
+  const to = Date.parse(toIso);
+  if (Number.isNaN(from) || Number.isNaN(to)) return null;
+  return (to - from) / 1000;
+}
+
+/**
+ * The Redis fan-out's words, from the optional `fanout` of the cluster answer: null when the
+ * server does not say (the panel shows nothing), else `connected`, `disconnected` or `not
+ * configured` (`fanout: null`, or an object that says `configured: false`).
+ */
+export function fanoutStatus(answer) {
+  if (!answer || !('fanout' in answer) || answer.fanout === undefined) return null;
+  const fanout = answer.fanout;
+  if (fanout === null || typeof fanout !== 'object' || fanout.configured === false || fanout.enabled === false) return 'not configured';
+  return fanout.connected ? 'connected' : 'disconnected';
+}
+
+/**
+ * `GET /api/supervisor/cluster` as the panel's rows. `single` (one process, SQLite) carries
+ * no lease; `cluster` names this node (the one serving the page), the live writer or null,
+ * the nodes seen with their age, and the latest epochs. Every age and the lease's remaining
+ * time are taken against the answer's `database_time`, the clock the lease is judged by.
+ */
+export function clusterView(answer) {
+  const fanout = fanoutStatus(answer);
+  if (!answer || answer.mode !== 'cluster') return { mode: 'single', fanout };
+  const at = answer.database_time || null;
+  const node = answer.node || {};
+  const writer = answer.writer
+    ? {
+        name: answer.writer.name,
+        advertiseUrl: answer.writer.advertise_url || null,
+        epoch: answer.writer.epoch,
+        isThisNode: answer.writer.name === node.name,
+        leaseLeftSeconds: secondsBetween(at, answer.lease_expires_at),
+        renewedAgoSeconds: secondsBetween(answer.writer.renewed_at, at),
+      }
+    : null;
+  const nodes = (answer.nodes || []).map((row) => ({
+    name: row.name,
+    advertiseUrl: row.advertise_url || null,
+    role: row.role,
+    isThisNode: row.name === node.name,
+    lastSeenAgoSeconds: secondsBetween(row.last_seen_at, at),
+  }));
+  const epochs = (answer.epochs || [])
+    .slice()
+    .sort((a, b) => b.epoch - a.epoch)
+    .slice(0, CLUSTER_EPOCHS_SHOWN)
+    .map((row) => ({
+      epoch: row.epoch,
+      holder: row.holder,
+      commits: row.commits,
+      released: Boolean(row.released_at),
+      releasedAt: row.released_at || null,
+      acquiredAt: row.acquired_at || null,
+      current: Boolean(writer) && row.epoch === writer.epoch && !row.released_at,
+    }));
+  return {
+    mode: 'cluster',
+    fanout,
+    databaseTime: at,
+    leaseSeconds: answer.lease_seconds ?? null,
+    epoch: answer.epoch ?? null,
+    node: { name: node.name, advertiseUrl: node.advertise_url || null, role: node.role, epoch: node.epoch ?? null },
+    writer,
+    nodes,
+    epochs,
+  };
 }
 
 /**
@@ -106,6 +194,11 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     loadedAt: null,
     /** Events applied since the page opened, by name (the view shows the sum; tests read it). */
     applied: { AlertRaised: 0, ModeratorStateChanged: 0, ProfileLockStatusChanged: 0 },
+    /** The cluster panel: `clusterView(answer)` of the last good read, when it was read, and
+     * the last read's failure (a sentence) or null. */
+    cluster: null,
+    clusterReadAt: null,
+    clusterError: null,
     signedOut: null,
   };
   const profileChannels = new Set();
@@ -119,6 +212,9 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   let retryTimer = null;
   let resyncTimer = null;
   let pickerSequence = 0;
+  let clusterTimer = null;
+  /** The cluster read in flight: reads of it never overlap. */
+  let clusterReading = null;
 
   const { changed, subscribe } = createChanges(state);
 
@@ -211,6 +307,32 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   }
 
   /**
+   * Reads the cluster view for its panel. A failure stays in the panel (`clusterError`, the
+   * last good view kept beside it) and is retried by the next tick; only a refused token
+   * ends the session, as everywhere.
+   */
+  function loadCluster() {
+    if (clusterReading) return clusterReading;
+    clusterReading = (async () => {
+      try {
+        state.cluster = clusterView(await api.get('/api/supervisor/cluster'));
+        state.clusterReadAt = now();
+        state.clusterError = null;
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'unauthorized') {
+          signOut(describeError(error));
+          return;
+        }
+        state.clusterError = describeError(error, { doing: 'reading the cluster' });
+      } finally {
+        clusterReading = null;
+        changed();
+      }
+    })();
+    return clusterReading;
+  }
+
+  /**
    * One re-read of the pages after events, at most every EVENT_REFRESH_MS (the first event
    * after a quiet spell is read at once); `everything` adds alerts and conflicts.
    */
@@ -239,7 +361,10 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     realtime.onState((previous, current) => {
       state.connection = current;
       if (current === 'connected') {
-        if (state.wasConnected) reload();
+        if (state.wasConnected) {
+          reload();
+          loadCluster();
+        }
         state.wasConnected = true;
       }
       changed();
@@ -412,11 +537,13 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
   async function initialize() {
     setupSupervisorWebSocketListeners();
     resyncTimer = timers.setInterval(reload, RESYNC_MS);
-    await reload();
+    clusterTimer = timers.setInterval(loadCluster, CLUSTER_REFRESH_MS);
+    await Promise.all([reload(), loadCluster()]);
   }
 
   function signOut(reason) {
     timers.clearInterval(resyncTimer);
+    timers.clearInterval(clusterTimer);
     timers.clearTimeout(eventTimer);
     timers.clearTimeout(retryTimer);
     endSession(state, changed, realtime, reason);
@@ -428,6 +555,7 @@ export function createSupervisorStore({ api, realtime, now = () => Date.now(), t
     initialize,
     reload,
     loadState,
+    loadCluster,
     handleAlertRaised,
     handleModeratorStateChanged,
     handleProfileLockStatus,

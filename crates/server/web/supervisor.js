@@ -1,13 +1,14 @@
 // The supervisor dashboard's view: sign-in, then every panel rendered from the store
 // (`supervisor-store.js`): figures, alerts, a page of moderators and one of profiles (each
 // searched and filtered on the server), the queue's head, locks, response times and
-// conflicts, with the levers (monitor, rebalance, priority, free, one pin picker). It holds
-// no state of its own beyond what is typed in forms.
+// conflicts, webhooks and the cluster (this node, the writer, the nodes, the latest epochs),
+// with the levers (monitor, rebalance, priority, free, one pin picker). It holds no state of
+// its own beyond what is typed in forms.
 
 import { createApi, tokenClaims, clockTime, duration } from './api.js';
 import { h, render, countdown, elapsed, startPage, badge, renderNotices, signInForm } from './dom.js';
 import { createRealtime, connectionLabel } from './realtime.js';
-import { createSupervisorStore, MODERATOR_STATES, PROFILE_STATUSES } from './supervisor-store.js';
+import { createSupervisorStore, CLUSTER_REFRESH_MS, MODERATOR_STATES, PROFILE_STATUSES } from './supervisor-store.js';
 
 const TOKEN_KEY = 'switchboard.supervisor.token';
 /** Typing in a search box reads the server once typing pauses this long. */
@@ -84,6 +85,7 @@ function renderAll(state) {
   renderTimes(state);
   renderConflicts(state);
   renderWebhooks(state);
+  renderCluster(state);
   document.body.dataset.renderedAt = String(performance.now());
 }
 
@@ -393,6 +395,77 @@ function renderWebhooks(state) {
           h('span', { class: 'detail' }, d.last_error || `answered ${d.last_status}`), ' ',
           h('button', { type: 'button', class: 'quiet', 'data-key': `retry-${d.id}`, onclick: () => store.retryDelivery(d.id) }, 'Retry'))))
       : h('p', { class: 'muted' }, 'No failed delivery.'),
+  );
+}
+
+const ROLE_BADGE = { writer: 'ok', standby: 'info', starting: 'warn' };
+const FANOUT_BADGE = { connected: 'ok', disconnected: 'error', 'not configured': 'warn' };
+
+/** "expires in 3 s" / "expired 2 s ago", on the database's clock. */
+function leaseLeft(seconds) {
+  if (seconds === null) return 'expiry unknown';
+  return seconds >= 0 ? `expires in ${duration(seconds)}` : `expired ${duration(-seconds)} ago`;
+}
+
+/** The cluster (`GET /api/supervisor/cluster`): its own reads, so a failure stays here. */
+function renderCluster(state) {
+  const view = state.cluster;
+  const error = state.clusterError
+    ? h('p', { class: 'notice error', 'data-cluster': 'error' }, h('span', {}, state.clusterError,
+        view && state.clusterReadAt ? ` Below: the last read, at ${clockTime(new Date(state.clusterReadAt).toISOString())}.` : ''))
+    : null;
+  if (!view) {
+    render(body('cluster'), error || h('p', { class: 'muted' }, 'Not read yet.'));
+    return;
+  }
+  const fanout = view.fanout ? h('p', { 'data-cluster': 'fanout', 'data-fanout': view.fanout }, 'Redis fan-out: ', badge(view.fanout, FANOUT_BADGE[view.fanout])) : null;
+  if (view.mode === 'single') {
+    render(
+      body('cluster'),
+      error,
+      h('div', { 'data-cluster-mode': 'single' },
+        h('p', { 'data-cluster': 'single' }, badge('single node', 'info'), ' One process on SQLite: it is the writer, with no lease and no other node.'),
+        fanout),
+    );
+    return;
+  }
+  const { node, writer } = view;
+  const thisNode = (isThis) => (isThis ? h('span', { class: 'muted' }, ' (this node)') : null);
+  render(
+    body('cluster'),
+    error,
+    h(
+      'div',
+      { 'data-cluster-mode': 'cluster' },
+      h('p', { 'data-cluster': 'node', 'data-node-role': node.role }, 'This page is served by ', h('strong', {}, node.name || '—'), ' ', badge(node.role, ROLE_BADGE[node.role] || ''),
+        node.advertiseUrl ? [' ', h('span', { class: 'node-url' }, node.advertiseUrl)] : null),
+      writer
+        ? h('p', { 'data-cluster': 'writer', 'data-writer-epoch': writer.epoch, 'data-writer-name': writer.name },
+            'Writer: ', h('strong', {}, writer.name), thisNode(writer.isThisNode), writer.advertiseUrl ? ` · ${writer.advertiseUrl}` : '',
+            ` · epoch ${writer.epoch} · lease ${leaseLeft(writer.leaseLeftSeconds)}`)
+        : h('p', { 'data-cluster': 'writer' }, badge('no writer', 'error'), ` No node holds the writer lease; a standby takes it within ${duration(view.leaseSeconds)}.`),
+      fanout,
+      h('h3', {}, `Nodes (${view.nodes.length})`),
+      view.nodes.length
+        ? h('table', {},
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Node'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Last seen'))),
+            h('tbody', {}, view.nodes.map((row) => h('tr', { 'data-cluster-node': row.name, 'data-node-role': row.role },
+              h('th', { scope: 'row' }, row.name, thisNode(row.isThisNode), row.advertiseUrl ? h('span', { class: 'node-url' }, row.advertiseUrl) : null),
+              h('td', {}, badge(row.role, ROLE_BADGE[row.role] || '')),
+              h('td', {}, row.lastSeenAgoSeconds === null ? '—' : `${duration(row.lastSeenAgoSeconds)} ago`)))))
+        : h('p', { class: 'muted' }, 'No node seen.'),
+      h('h3', {}, 'Latest epochs'),
+      view.epochs.length
+        ? h('table', {},
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Epoch'), h('th', { scope: 'col' }, 'Holder'), h('th', { scope: 'col' }, 'Commits'), h('th', { scope: 'col' }, 'Released'))),
+            h('tbody', {}, view.epochs.map((row) => h('tr', { 'data-cluster-epoch': row.epoch },
+              h('th', { scope: 'row' }, String(row.epoch)),
+              h('td', {}, row.holder),
+              h('td', {}, number(row.commits)),
+              h('td', {}, row.released ? clockTime(row.releasedAt) : row.current ? badge('holding', 'ok') : badge('not released (taken over or lapsed)', 'warn'))))))
+        : h('p', { class: 'muted' }, 'No epoch yet.'),
+      h('p', { class: 'muted', 'data-cluster': 'clock' }, `On the database's clock (${clockTime(view.databaseTime)}); lease ${duration(view.leaseSeconds)}; read every ${CLUSTER_REFRESH_MS / 1000} s.`),
+    ),
   );
 }
 

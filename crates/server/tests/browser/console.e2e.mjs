@@ -66,6 +66,8 @@ async function scenario(context) {
   await live(b, 'console B');
   await s.goto(`${base}/supervisor?token=${encodeURIComponent(supervisor)}`);
   await live(s, 'dashboard');
+  await seeText(s, '#cluster [data-cluster="single"]', 'single node', 'the cluster panel shows one node on SQLite');
+  check((await s.locator('#cluster [data-cluster-mode="cluster"], #cluster [data-cluster="error"]').count()) === 0, 'SQLite shows no cluster and no error');
   const signin = await context.newPage();
   watch(signin, 'sign-in page');
   await signin.goto(`${base}/`);

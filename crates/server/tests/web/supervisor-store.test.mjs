@@ -4,8 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CLUSTER_EPOCHS_SHOWN,
+  CLUSTER_REFRESH_MS,
+  clusterView,
   createSupervisorStore,
   EVENT_REFRESH_MS,
+  fanoutStatus,
   PAGE_SIZE,
   PROFILE_CHANNELS_MAX,
   RESYNC_MS,
@@ -276,4 +280,136 @@ test('webhook health and the failed deliveries are read with the rest; a retry p
   await settle();
   assert.ok(api.calls.some((call) => call.method === 'POST' && call.path === '/api/supervisor/webhooks/deliveries/evt_7/retry'));
   assert.ok(store.state.notices.some((notice) => notice.text.includes('evt_7')), 'the supervisor is told');
+});
+
+/** A cluster answer as `GET /api/supervisor/cluster` gives it: node-b serves, node-a writes. */
+function clusterAnswer(change = {}) {
+  return {
+    mode: 'cluster',
+    node: { name: 'node-b', advertise_url: 'http://b:8080', role: 'standby', epoch: null },
+    writer: { name: 'node-a', advertise_url: 'http://a:8080', epoch: 7, acquired_at: '2026-01-01T00:00:00.000Z', renewed_at: '2026-01-01T00:01:58.000Z' },
+    epoch: 7,
+    lease_seconds: 5,
+    lease_expires_at: '2026-01-01T00:02:03.000Z',
+    // The browser's clock is years away from this: every age below comes from this one.
+    database_time: '2026-01-01T00:02:00.000Z',
+    nodes: [
+      { name: 'node-a', advertise_url: 'http://a:8080', role: 'writer', last_seen_at: '2026-01-01T00:01:59.500Z' },
+      { name: 'node-b', advertise_url: 'http://b:8080', role: 'standby', last_seen_at: '2026-01-01T00:01:30.000Z' },
+    ],
+    epochs: [5, 6, 7].map((epoch) => ({
+      epoch, holder: epoch === 6 ? 'node-b' : 'node-a', acquired_at: '2026-01-01T00:00:00.000Z',
+      released_at: epoch === 5 ? '2026-01-01T00:00:10.000Z' : null, commits: epoch * 10, last_commit_at: null,
+    })),
+    ...change,
+  };
+}
+
+test('the cluster view: this node, the writer and its lease, the nodes\' ages on the database clock', () => {
+  const view = clusterView(clusterAnswer());
+  assert.equal(view.mode, 'cluster');
+  assert.deepEqual(view.node, { name: 'node-b', advertiseUrl: 'http://b:8080', role: 'standby', epoch: null });
+  assert.equal(view.writer.name, 'node-a');
+  assert.equal(view.writer.epoch, 7);
+  assert.equal(view.writer.isThisNode, false);
+  assert.equal(view.writer.leaseLeftSeconds, 3);
+  assert.equal(view.writer.renewedAgoSeconds, 2);
+  assert.deepEqual(view.nodes.map((n) => [n.name, n.role, n.lastSeenAgoSeconds, n.isThisNode]), [['node-a', 'writer', 0.5, false], ['node-b', 'standby', 30, true]]);
+  assert.deepEqual(view.epochs.map((e) => [e.epoch, e.holder, e.commits, e.released, e.current]), [[7, 'node-a', 70, false, true], [6, 'node-b', 60, false, false], [5, 'node-a', 50, true, false]]);
+  assert.equal(view.fanout, null, 'no fanout field: nothing to say');
+  const lapsed = clusterView(clusterAnswer({ lease_expires_at: '2026-01-01T00:01:58.000Z' }));
+  assert.equal(lapsed.writer.leaseLeftSeconds, -2, 'a lease past its expiry counts negative');
+});
+
+test('the cluster view without a writer, on one node, and with many epochs', () => {
+  const orphan = clusterView(clusterAnswer({ writer: null }));
+  assert.equal(orphan.writer, null);
+  assert.ok(orphan.epochs.every((e) => !e.current), 'no epoch is held without a writer');
+  assert.deepEqual(clusterView({ mode: 'single', node: { role: 'writer' }, writer: null, epoch: null, lease_expires_at: null, nodes: [], epochs: [] }), { mode: 'single', fanout: null });
+  const many = clusterView(clusterAnswer({ epochs: Array.from({ length: 10 }, (_, i) => ({ epoch: i + 1, holder: 'node-a', commits: 0, released_at: null })) }));
+  assert.equal(many.epochs.length, CLUSTER_EPOCHS_SHOWN);
+  assert.equal(many.epochs[0].epoch, 10, 'newest first');
+  const mine = clusterView(clusterAnswer({ node: { name: 'node-a', role: 'writer', epoch: 7 } }));
+  assert.equal(mine.writer.isThisNode, true);
+});
+
+test('the Redis fan-out is said only when the server says it', () => {
+  assert.equal(fanoutStatus(clusterAnswer()), null);
+  assert.equal(fanoutStatus(clusterAnswer({ fanout: { connected: true, prefix: 'switchboard:' } })), 'connected');
+  assert.equal(fanoutStatus(clusterAnswer({ fanout: { connected: false } })), 'disconnected');
+  assert.equal(fanoutStatus(clusterAnswer({ fanout: null })), 'not configured');
+  assert.equal(fanoutStatus(clusterAnswer({ fanout: { configured: false, connected: false } })), 'not configured');
+  assert.equal(clusterView({ mode: 'single', fanout: { connected: true } }).fanout, 'connected');
+});
+
+test('the cluster is read at start, every few seconds and after a reconnection; a failure stays in its panel', async () => {
+  let down = false;
+  const world = directory();
+  const { store, api, clock, realtime } = setup({
+    answer: (method, path) => {
+      if (path === '/api/supervisor/cluster') {
+        if (down) throw refusal(503, 'unavailable');
+        return clusterAnswer();
+      }
+      if (path.startsWith('/api/supervisor/state')) return world.answer(path);
+      return path.endsWith('alerts') ? { alerts: [] } : { conflicts: [] };
+    },
+  });
+  const clusterReads = () => api.calls.filter((call) => call.path === '/api/supervisor/cluster').length;
+  await store.initialize();
+  assert.equal(clusterReads(), 1);
+  assert.equal(store.state.cluster.writer.name, 'node-a');
+  assert.equal(store.state.clusterError, null);
+  clock.advance(CLUSTER_REFRESH_MS - 1);
+  await settle();
+  assert.equal(clusterReads(), 1, 'not before the interval');
+  clock.advance(1);
+  await settle();
+  assert.equal(clusterReads(), 2);
+  realtime.setState('connected');
+  await settle();
+  assert.equal(clusterReads(), 2, 'the first connection is not a reconnection');
+  realtime.setState('unavailable');
+  realtime.setState('connected');
+  await settle();
+  assert.equal(clusterReads(), 3, 'read again on reconnection');
+
+  down = true;
+  const stateBefore = store.state.moderators.length;
+  clock.advance(CLUSTER_REFRESH_MS);
+  await settle();
+  assert.match(store.state.clusterError, /reading the cluster: storage unavailable/);
+  assert.equal(store.state.cluster.writer.name, 'node-a', 'the last good view is kept beside the error');
+  assert.ok(!store.state.notices.some((notice) => /cluster/.test(notice.text)), 'the failure stays in the panel, not the notices');
+  assert.equal(store.state.moderators.length, stateBefore, 'the rest of the dashboard is untouched');
+  assert.equal(store.state.signedOut, null);
+  down = false;
+  clock.advance(CLUSTER_REFRESH_MS);
+  await settle();
+  assert.equal(store.state.clusterError, null, 'the error goes with the next good read');
+});
+
+test('a refused token on the cluster read signs out; signing out stops the cluster reads', async () => {
+  const world = directory();
+  let refuse = false;
+  const { store, api, clock } = setup({
+    answer: (method, path) => {
+      if (path === '/api/supervisor/cluster') {
+        if (refuse) throw refusal(401, 'unauthorized');
+        return { mode: 'single' };
+      }
+      if (path.startsWith('/api/supervisor/state')) return world.answer(path);
+      return path.endsWith('alerts') ? { alerts: [] } : { conflicts: [] };
+    },
+  });
+  await store.initialize();
+  assert.equal(store.state.cluster.mode, 'single');
+  refuse = true;
+  clock.advance(CLUSTER_REFRESH_MS);
+  await settle();
+  assert.match(store.state.signedOut, /sign in again/);
+  const reads = api.calls.length;
+  clock.advance(CLUSTER_REFRESH_MS * 3);
+  await settle();
+  assert.equal(api.calls.filter((call) => call.path === '/api/supervisor/cluster').length, api.calls.slice(0, reads).filter((call) => call.path === '/api/supervisor/cluster').length, 'no read after signing out');
 });
