@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::channel_name::{validate_channel_name, ChannelKind};
-use crate::codes::TERMINATED;
+use crate::peers::PeerMessage;
 use crate::registry::CloseRequest;
 use crate::session::{MAX_EVENT_NAME_BYTES, MAX_USER_ID_BYTES};
 use crate::shared::Shared;
@@ -226,9 +226,9 @@ async fn terminate_connections(
         if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
             return Err(ApiError::BadRequest(format!("user_id must be 1 to {MAX_USER_ID_BYTES} bytes")));
         }
-        let request = CloseRequest { code: TERMINATED, reason: "Connection terminated by the application".to_owned() };
-        let closed = shared.registry.close_user(&user_id, &request);
+        let closed = shared.registry.close_user(&user_id, &CloseRequest::terminated());
         tracing::info!(user_id, closed, "terminated a user's connections");
+        shared.tell_peers(|| PeerMessage::TerminateUser { user_id: user_id.clone() });
         Ok(json!({}))
     }
     .await;

@@ -74,7 +74,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{ConfigError, PusherConfig};
 pub use hooks::{SubscriptionChange, SubscriptionHook, UnsubscribeCause};
 pub use http_api::HTTP_API_ROUTES;
-pub use peers::{PeerHook, PeerMessage, PeerMessageError};
+pub use peers::{PeerHook, PeerMember, PeerMessage, PeerMessageError};
 pub use realtime::{InvalidCloseCode, Realtime, RealtimeBuilder};
 pub use shared::ReservedChannels;
 pub use signature::{hex_hmac, sign_presence_channel, sign_private_channel};

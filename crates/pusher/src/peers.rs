@@ -5,15 +5,22 @@
 //! back from the other servers.
 //!
 //! What travels is the event frame exactly as local subscribers got it, so every server
-//! sends byte-identical frames and a peer never re-encodes. A message coming back is
-//! checked before use: the channel name, the frame's own channel, the excepted socket id.
+//! sends byte-identical frames and a peer never re-encodes; and each presence member that
+//! joins or leaves a channel on this server, so that members are counted across servers.
+//! Which server sent a message is the embedder's to say (`origin`); the embedder also asks
+//! for a server's whole membership ([`crate::Realtime::peer_members`]) when it (re)joins,
+//! and forgets a server that went silent ([`crate::Realtime::forget_peer`]).
+//!
+//! A message coming back is checked before use, all of it before any of it applies: channel
+//! names, the frame's own channel, the excepted socket id, user ids and member info sizes.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::channel_name::validate_channel_name;
+use crate::channel_name::{validate_channel_name, ChannelKind};
+use crate::session::MAX_USER_ID_BYTES;
 use crate::socket_id::SocketId;
 
 /// Called with every message this server's peers must hear: each event published here
@@ -36,6 +43,30 @@ pub enum PeerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         except: Option<String>,
     },
+    /// `user_id` now has a socket on presence `channel` on the sending server (its first).
+    MemberJoined {
+        channel: String,
+        user_id: String,
+        /// The member's `user_info` from its signed `channel_data`.
+        #[serde(default)]
+        user_info: Value,
+    },
+    /// `user_id`'s last socket on presence `channel` on the sending server is gone.
+    MemberLeft { channel: String, user_id: String },
+    /// Everyone on a presence channel on the sending server: replaces what it said before.
+    Members { members: Vec<PeerMember> },
+    /// The HTTP API's `terminate_connections` for `user_id`: close its sockets here too.
+    TerminateUser { user_id: String },
+}
+
+/// One user on one presence channel of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerMember {
+    pub channel: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_info: Value,
 }
 
 /// Why a message from a peer was not applied.
@@ -50,6 +81,34 @@ pub enum PeerMessageError {
     /// `except` is not a socket id.
     #[error("invalid socket id in except")]
     SocketId,
+    /// A member on a channel that is not a presence channel.
+    #[error("members are on presence channels only, not {0}")]
+    NotPresence(String),
+    /// A user id out of 1 to 128 bytes, or a `user_info` over the server's limit.
+    #[error("invalid member: {0}")]
+    Member(String),
+}
+
+/// Checks one member as a subscription would: a presence channel, a user id of 1 to
+/// `MAX_USER_ID_BYTES`, a `user_info` within `max_info_bytes` as JSON.
+pub(crate) fn check_member(
+    channel: &str,
+    user_id: &str,
+    info: &Value,
+    max_info_bytes: usize,
+) -> Result<(), PeerMessageError> {
+    match validate_channel_name(channel) {
+        Ok(ChannelKind::Presence) => {}
+        Ok(_) => return Err(PeerMessageError::NotPresence(channel.to_owned())),
+        Err(error) => return Err(PeerMessageError::Channel(error.to_string())),
+    }
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+        return Err(PeerMessageError::Member(format!("user_id must be 1 to {MAX_USER_ID_BYTES} bytes")));
+    }
+    if info.to_string().len() > max_info_bytes {
+        return Err(PeerMessageError::Member(format!("user_info is over {max_info_bytes} bytes")));
+    }
+    Ok(())
 }
 
 /// A frame from a peer, checked: its channel and the socket it skips.
@@ -104,5 +163,24 @@ mod tests {
         assert_eq!(check_frame("news", "not json", None).err(), Some(PeerMessageError::Frame));
         assert_eq!(check_frame("news", r#"{"channel":"news"}"#, None).err(), Some(PeerMessageError::Frame));
         assert!(matches!(check_frame("bad name", frame, None), Err(PeerMessageError::Channel(_))));
+    }
+
+    #[test]
+    fn members_from_peers_are_checked_as_subscriptions_are() {
+        let info = serde_json::json!({"name": "Ann"});
+        assert!(check_member("presence-room", "7", &info, 64).is_ok());
+        assert_eq!(
+            check_member("private-room", "7", &info, 64),
+            Err(PeerMessageError::NotPresence("private-room".into()))
+        );
+        assert!(matches!(check_member("presence-room", "", &info, 64), Err(PeerMessageError::Member(_))));
+        assert!(matches!(check_member("presence-room", &"x".repeat(129), &info, 64), Err(PeerMessageError::Member(_))));
+        assert!(matches!(check_member("presence-room", "7", &info, 8), Err(PeerMessageError::Member(_))));
+        let text = r#"{"kind":"member_joined","channel":"presence-room","user_id":"7"}"#;
+        let parsed: PeerMessage = serde_json::from_str(text).expect("user_info defaults to null");
+        assert_eq!(
+            parsed,
+            PeerMessage::MemberJoined { channel: "presence-room".into(), user_id: "7".into(), user_info: Value::Null }
+        );
     }
 }

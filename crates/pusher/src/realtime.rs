@@ -9,8 +9,9 @@ use axum::Router;
 use crate::clock::Clock;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
-use crate::peers::{check_frame, PeerHook, PeerMessage, PeerMessageError};
+use crate::peers::{check_frame, check_member, PeerHook, PeerMember, PeerMessage, PeerMessageError};
 use crate::registry::CloseRequest;
+use crate::session::MAX_USER_ID_BYTES;
 use crate::shared::{ReservedChannels, Shared};
 use crate::signature::sign_private_channel;
 use crate::socket_id::SocketId;
@@ -149,29 +150,96 @@ impl Realtime {
         self.shared.publish(channel, event, data_json, None)
     }
 
-    /// Applies what another server's [`PeerHook`] was given: its event frame reaches this
-    /// server's subscribers of the channel (not the peer hook: peers heard it already).
-    /// Returns how many sockets it was queued for.
+    /// Applies what server `origin`'s [`PeerHook`] was given: an event frame reaches this
+    /// server's subscribers of the channel; members joining and leaving (or a whole
+    /// membership) are counted with this server's own, and `member_added` /
+    /// `member_removed` reach local subscribers when a user appears on its first server or
+    /// leaves its last. Never handed to the peer hook again: nothing echoes. Returns how
+    /// many frames were queued for local sockets.
     ///
     /// # Errors
-    /// The message is malformed (the channel, the frame or the socket id); nothing is sent.
-    pub fn deliver_from_peer(&self, message: &PeerMessage) -> Result<usize, PeerMessageError> {
-        match message {
+    /// The message is malformed (a channel, the frame, a socket id, a member); nothing of
+    /// it is applied.
+    pub fn deliver_from_peer(&self, origin: &str, message: &PeerMessage) -> Result<usize, PeerMessageError> {
+        let shared = &self.shared;
+        let max_info = shared.config.max_presence_member_info_bytes;
+        let close = &shared.slow_consumer_close;
+        let delivered = match message {
             PeerMessage::Frame { channel, frame, except } => {
                 let checked = check_frame(channel, frame, except.as_deref())?;
                 let frame = axum::extract::ws::Utf8Bytes::from(checked.frame);
-                let shared = &self.shared;
-                let outcome = shared.registry.fan_out(
-                    checked.channel,
-                    &frame,
-                    &shared.slow_consumer_close,
-                    checked.except.as_ref(),
-                );
+                let outcome = shared.registry.fan_out(checked.channel, &frame, close, checked.except.as_ref());
                 shared.record_fan_out(checked.channel, outcome);
-                shared.stats.record_peer_delivery(outcome.delivered);
-                Ok(outcome.delivered)
+                outcome.delivered
             }
-        }
+            PeerMessage::MemberJoined { channel, user_id, user_info } => {
+                check_member(channel, user_id, user_info, max_info)?;
+                let outcome = shared.registry.peer_joined(origin, channel, user_id, user_info, close);
+                shared.record_fan_out(channel, outcome);
+                outcome.delivered
+            }
+            PeerMessage::MemberLeft { channel, user_id } => {
+                check_member(channel, user_id, &serde_json::Value::Null, max_info)?;
+                let outcome = shared.registry.peer_left(origin, channel, user_id, close);
+                shared.record_fan_out(channel, outcome);
+                outcome.delivered
+            }
+            PeerMessage::Members { members } => {
+                for member in members {
+                    check_member(&member.channel, &member.user_id, &member.user_info, max_info)?;
+                }
+                let members: Vec<(String, String, serde_json::Value)> = members
+                    .iter()
+                    .map(|member| (member.channel.clone(), member.user_id.clone(), member.user_info.clone()))
+                    .collect();
+                self.apply_fan_outs(shared.registry.replace_peer_members(origin, &members, close))
+            }
+            PeerMessage::TerminateUser { user_id } => {
+                if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+                    return Err(PeerMessageError::Member(format!("user_id must be 1 to {MAX_USER_ID_BYTES} bytes")));
+                }
+                let closed = shared.registry.close_user(user_id, &CloseRequest::terminated());
+                tracing::info!(user_id, closed, origin, "terminated a user's connections, as another server was asked");
+                0
+            }
+        };
+        shared.stats.record_peer_delivery(delivered);
+        Ok(delivered)
+    }
+
+    /// Forgets everything server `origin` reported (it stopped, or went silent): its users
+    /// leave, with `member_removed` where they are on no other server. Returns how many
+    /// frames were queued for local sockets.
+    pub fn forget_peer(&self, origin: &str) -> usize {
+        let shared = &self.shared;
+        let delivered =
+            self.apply_fan_outs(shared.registry.replace_peer_members(origin, &[], &shared.slow_consumer_close));
+        shared.stats.record_peer_delivery(delivered);
+        delivered
+    }
+
+    /// Everyone on a presence channel on this server, as a [`PeerMessage::Members`] for a
+    /// peer that (re)joins.
+    #[must_use]
+    pub fn peer_members(&self) -> PeerMessage {
+        let members = self
+            .shared
+            .registry
+            .local_members()
+            .into_iter()
+            .map(|(channel, user_id, user_info)| PeerMember { channel, user_id, user_info })
+            .collect();
+        PeerMessage::Members { members }
+    }
+
+    fn apply_fan_outs(&self, fan_outs: Vec<(String, crate::registry::FanOut)>) -> usize {
+        fan_outs
+            .into_iter()
+            .map(|(channel, outcome)| {
+                self.shared.record_fan_out(&channel, outcome);
+                outcome.delivered
+            })
+            .sum()
     }
 
     /// The Pusher HTTP API (`/apps/{app_id}/events`, `batch_events`, `channels`,

@@ -7,8 +7,14 @@
 //! A presence join or leave and the `member_added` / `member_removed` it causes happen
 //! under the channel's lock, so every subscriber sees members come and go in one order.
 //! The registry never awaits and never writes to a socket; each socket's own task does.
+//!
+//! With peers (several servers, `peers.rs`), a presence channel also holds the members the
+//! other servers reported, each with the servers it is on. A user counts once however many
+//! servers it is on: `member_added` goes out when it first appears anywhere, and
+//! `member_removed` when it has left every server. A channel stays while it has local
+//! subscribers or remote members; only local subscribers make it occupied.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
@@ -24,6 +30,13 @@ use crate::socket_id::SocketId;
 pub(crate) struct CloseRequest {
     pub(crate) code: u16,
     pub(crate) reason: String,
+}
+
+impl CloseRequest {
+    /// The HTTP API's `terminate_connections` (4009), on whichever server the socket is.
+    pub(crate) fn terminated() -> CloseRequest {
+        CloseRequest { code: crate::codes::TERMINATED, reason: "Connection terminated by the application".to_owned() }
+    }
 }
 
 /// How the rest of the server reaches one socket's task.
@@ -93,14 +106,75 @@ struct Member {
     sockets: Vec<SocketId>,
 }
 
+/// A user another server reported on a presence channel, with the servers it is on there.
+#[derive(Debug)]
+struct RemoteMember {
+    info: Value,
+    servers: BTreeSet<String>,
+}
+
 #[derive(Debug, Default)]
 struct Channel {
     subscribers: HashMap<SocketId, Arc<SocketHandle>>,
-    /// Presence channels only, keyed by user id.
+    /// Presence channels only, keyed by user id: the users with a socket on this server.
     members: HashMap<String, Member>,
+    /// Presence channels only, keyed by user id: the users other servers reported.
+    remote: HashMap<String, RemoteMember>,
 }
 
 impl Channel {
+    fn has_user(&self, user_id: &str) -> bool {
+        self.members.contains_key(user_id) || self.remote.contains_key(user_id)
+    }
+
+    /// Distinct users on this server and on every peer.
+    fn user_count(&self) -> usize {
+        self.members.len() + self.remote.keys().filter(|user_id| !self.members.contains_key(*user_id)).count()
+    }
+
+    /// Nothing left to keep: no local subscriber, no remote member.
+    fn is_unused(&self) -> bool {
+        self.subscribers.is_empty() && self.remote.is_empty()
+    }
+
+    /// A peer's user joined: `member_added` to local subscribers if nobody knew it yet.
+    fn peer_joined(
+        &mut self,
+        channel: &str,
+        server: &str,
+        user_id: &str,
+        info: &Value,
+        slow_consumer_close: &CloseRequest,
+    ) -> FanOut {
+        let known = self.has_user(user_id);
+        let member = self
+            .remote
+            .entry(user_id.to_owned())
+            .or_insert_with(|| RemoteMember { info: info.clone(), servers: BTreeSet::new() });
+        member.info = info.clone();
+        member.servers.insert(server.to_owned());
+        if known {
+            return FanOut::default();
+        }
+        self.fan_out(&outgoing::member_added(channel, user_id, info), slow_consumer_close, None)
+    }
+
+    /// A peer's user left: `member_removed` to local subscribers if it is now nowhere.
+    fn peer_left(&mut self, channel: &str, server: &str, user_id: &str, slow_consumer_close: &CloseRequest) -> FanOut {
+        let Some(member) = self.remote.get_mut(user_id) else { return FanOut::default() };
+        if !member.servers.remove(server) {
+            return FanOut::default();
+        }
+        if !member.servers.is_empty() {
+            return FanOut::default();
+        }
+        self.remote.remove(user_id);
+        if self.members.contains_key(user_id) {
+            return FanOut::default();
+        }
+        self.fan_out(&outgoing::member_removed(channel, user_id), slow_consumer_close, None)
+    }
+
     fn fan_out(&self, frame: &Utf8Bytes, slow_consumer_close: &CloseRequest, except: Option<&SocketId>) -> FanOut {
         let mut outcome = FanOut::default();
         for (socket_id, handle) in &self.subscribers {
@@ -120,11 +194,13 @@ impl Channel {
         outcome
     }
 
-    /// `pusher_internal:subscription_succeeded`'s data on a presence channel.
+    /// `pusher_internal:subscription_succeeded`'s data on a presence channel: every server's
+    /// users, with the info this server holds when it has the user too.
     fn presence_data(&self) -> String {
-        let ids: Vec<&String> = self.members.keys().collect();
-        let hash: Map<String, Value> =
-            self.members.iter().map(|(user_id, member)| (user_id.clone(), member.info.clone())).collect();
+        let mut hash: Map<String, Value> =
+            self.remote.iter().map(|(user_id, member)| (user_id.clone(), member.info.clone())).collect();
+        hash.extend(self.members.iter().map(|(user_id, member)| (user_id.clone(), member.info.clone())));
+        let ids: Vec<&String> = hash.keys().collect();
         let data = serde_json::json!({"presence": {"ids": ids, "hash": hash, "count": ids.len()}});
         data.to_string()
     }
@@ -143,8 +219,10 @@ pub(crate) struct SubscriptionEdge {
 pub(crate) struct PresenceJoin {
     /// The member hash for `subscription_succeeded`, as JSON text.
     pub(crate) subscription_data: String,
-    /// The user was not on the channel before: `member_added` went to the others.
+    /// The user was on no server before: `member_added` went to the others.
     pub(crate) member_added: bool,
+    /// The user had no socket on this channel on this server before: peers must hear of it.
+    pub(crate) joined_here: bool,
     pub(crate) occupied: bool,
     pub(crate) fan_out: FanOut,
 }
@@ -152,8 +230,10 @@ pub(crate) struct PresenceJoin {
 /// A presence subscription removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct PresenceLeave {
-    /// That was the user's last socket on the channel: `member_removed` went to the others.
+    /// The user is on no server any more: `member_removed` went to the others.
     pub(crate) member_removed: bool,
+    /// That was the user's last socket on the channel on this server: peers must hear of it.
+    pub(crate) left_here: bool,
     pub(crate) vacated: bool,
     pub(crate) fan_out: FanOut,
 }
@@ -202,7 +282,7 @@ impl Registry {
             None => (false, false),
         };
         if now_empty {
-            self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+            self.channels.remove_if(channel, |_, state| state.is_unused());
         }
         SubscriptionEdge { changed, occupancy_changed: changed && now_empty }
     }
@@ -219,12 +299,13 @@ impl Registry {
         slow_consumer_close: &CloseRequest,
     ) -> Result<PresenceJoin, MemberLimitReached> {
         let mut state = self.channels.entry(channel.to_owned()).or_default();
-        let new_user = !state.members.contains_key(user_id);
-        if new_user && state.members.len() >= max_members {
-            let empty = state.subscribers.is_empty();
+        let new_here = !state.members.contains_key(user_id);
+        let new_user = !state.has_user(user_id);
+        if new_user && state.user_count() >= max_members {
+            let unused = state.is_unused();
             drop(state);
-            if empty {
-                self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+            if unused {
+                self.channels.remove_if(channel, |_, state| state.is_unused());
             }
             return Err(MemberLimitReached);
         }
@@ -241,7 +322,13 @@ impl Registry {
         } else {
             FanOut::default()
         };
-        Ok(PresenceJoin { subscription_data: state.presence_data(), member_added: new_user, occupied, fan_out })
+        Ok(PresenceJoin {
+            subscription_data: state.presence_data(),
+            member_added: new_user,
+            joined_here: new_here,
+            occupied,
+            fan_out,
+        })
     }
 
     /// Removes the socket from a presence channel; when it was the user's last socket
@@ -259,25 +346,27 @@ impl Registry {
         if state.subscribers.remove(socket_id).is_none() {
             return PresenceLeave::default();
         }
-        let mut member_removed = false;
+        let mut left_here = false;
         if let Some(member) = state.members.get_mut(user_id) {
             member.sockets.retain(|held| held != socket_id);
             if member.sockets.is_empty() {
                 state.members.remove(user_id);
-                member_removed = true;
+                left_here = true;
             }
         }
+        let member_removed = left_here && !state.remote.contains_key(user_id);
         let fan_out = if member_removed {
             state.fan_out(&outgoing::member_removed(channel, user_id), slow_consumer_close, None)
         } else {
             FanOut::default()
         };
         let vacated = state.subscribers.is_empty();
+        let unused = state.is_unused();
         drop(state);
-        if vacated {
-            self.channels.remove_if(channel, |_, state| state.subscribers.is_empty());
+        if unused {
+            self.channels.remove_if(channel, |_, state| state.is_unused());
         }
-        PresenceLeave { member_removed, vacated, fan_out }
+        PresenceLeave { member_removed, left_here, vacated, fan_out }
     }
 
     /// Queues `frame` for every subscriber of `channel` but `except`; a subscriber whose
@@ -322,15 +411,16 @@ impl Registry {
         self.channels.get(channel).map_or(0, |state| state.subscribers.len())
     }
 
+    /// Channels with at least one local subscriber.
     pub(crate) fn channel_count(&self) -> usize {
-        self.channels.len()
+        self.channels.iter().filter(|entry| !entry.value().subscribers.is_empty()).count()
     }
 
-    /// Subscribers and users of one channel, if anyone is subscribed.
+    /// Local subscribers and every server's users of one channel, if anyone is on it.
     pub(crate) fn counts(&self, channel: &str) -> Option<ChannelCounts> {
         self.channels
             .get(channel)
-            .map(|state| ChannelCounts { subscription_count: state.subscribers.len(), user_count: state.members.len() })
+            .map(|state| ChannelCounts { subscription_count: state.subscribers.len(), user_count: state.user_count() })
     }
 
     /// Every occupied channel whose name starts with `prefix`, sorted by name.
@@ -342,7 +432,7 @@ impl Registry {
             .map(|entry| {
                 let counts = ChannelCounts {
                     subscription_count: entry.value().subscribers.len(),
-                    user_count: entry.value().members.len(),
+                    user_count: entry.value().user_count(),
                 };
                 (entry.key().clone(), counts)
             })
@@ -356,12 +446,87 @@ impl Registry {
         self.channels.get(channel).map_or_else(|| Channel::default().presence_data(), |state| state.presence_data())
     }
 
-    /// The user ids on a presence channel, sorted.
+    /// The user ids on a presence channel, on every server, sorted.
     pub(crate) fn user_ids(&self, channel: &str) -> Vec<String> {
-        let mut users: Vec<String> =
-            self.channels.get(channel).map(|state| state.members.keys().cloned().collect()).unwrap_or_default();
-        users.sort();
-        users
+        let Some(state) = self.channels.get(channel) else { return Vec::new() };
+        let users: BTreeSet<&String> = state.members.keys().chain(state.remote.keys()).collect();
+        users.into_iter().cloned().collect()
+    }
+
+    /// Every user with a socket on a presence channel on this server, for a peer that asks.
+    pub(crate) fn local_members(&self) -> Vec<(String, String, Value)> {
+        let mut members = Vec::new();
+        for entry in &self.channels {
+            for (user_id, member) in &entry.value().members {
+                members.push((entry.key().clone(), user_id.clone(), member.info.clone()));
+            }
+        }
+        members
+    }
+
+    /// Peer `server` has `user_id` on `channel` now.
+    pub(crate) fn peer_joined(
+        &self,
+        server: &str,
+        channel: &str,
+        user_id: &str,
+        info: &Value,
+        slow_consumer_close: &CloseRequest,
+    ) -> FanOut {
+        let mut state = self.channels.entry(channel.to_owned()).or_default();
+        state.peer_joined(channel, server, user_id, info, slow_consumer_close)
+    }
+
+    /// Peer `server` no longer has `user_id` on `channel`.
+    pub(crate) fn peer_left(
+        &self,
+        server: &str,
+        channel: &str,
+        user_id: &str,
+        slow_consumer_close: &CloseRequest,
+    ) -> FanOut {
+        let Some(mut state) = self.channels.get_mut(channel) else { return FanOut::default() };
+        let fan_out = state.peer_left(channel, server, user_id, slow_consumer_close);
+        let unused = state.is_unused();
+        drop(state);
+        if unused {
+            self.channels.remove_if(channel, |_, state| state.is_unused());
+        }
+        fan_out
+    }
+
+    /// What peer `server` reported, as (channel, user id) pairs.
+    fn peer_memberships(&self, server: &str) -> BTreeSet<(String, String)> {
+        let mut held = BTreeSet::new();
+        for entry in &self.channels {
+            for (user_id, member) in &entry.value().remote {
+                if member.servers.contains(server) {
+                    held.insert((entry.key().clone(), user_id.clone()));
+                }
+            }
+        }
+        held
+    }
+
+    /// Makes `members` everything peer `server` has: users it no longer lists leave (with
+    /// `member_removed` where they are gone everywhere), new ones join. Returns the fan-outs
+    /// by channel.
+    pub(crate) fn replace_peer_members(
+        &self,
+        server: &str,
+        members: &[(String, String, Value)],
+        slow_consumer_close: &CloseRequest,
+    ) -> Vec<(String, FanOut)> {
+        let listed: BTreeSet<(String, String)> =
+            members.iter().map(|(channel, user_id, _)| (channel.clone(), user_id.clone())).collect();
+        let mut fan_outs = Vec::new();
+        for (channel, user_id) in self.peer_memberships(server).difference(&listed) {
+            fan_outs.push((channel.clone(), self.peer_left(server, channel, user_id, slow_consumer_close)));
+        }
+        for (channel, user_id, info) in members {
+            fan_outs.push((channel.clone(), self.peer_joined(server, channel, user_id, info, slow_consumer_close)));
+        }
+        fan_outs
     }
 }
 

@@ -15,6 +15,7 @@ use crate::codes::{MESSAGE_REJECTED, RECONNECT};
 use crate::hooks::{notify, SubscriptionChange, UnsubscribeCause};
 use crate::incoming::{parse, ClientEvent, ClientMessage, SubscribeRequest};
 use crate::outgoing::{self, SubscriptionRefusal};
+use crate::peers::PeerMessage;
 use crate::registry::{SocketHandle, SocketInbox};
 use crate::shared::Shared;
 use crate::signature::verify_private_channel;
@@ -233,6 +234,13 @@ impl Session {
             shared
                 .webhook(|| WebhookEvent::MemberAdded { channel: channel.to_owned(), user_id: member.user_id.clone() });
         }
+        if joined.joined_here {
+            shared.tell_peers(|| PeerMessage::MemberJoined {
+                channel: channel.to_owned(),
+                user_id: member.user_id.clone(),
+                user_info: member.user_info.clone(),
+            });
+        }
         Ok(outgoing::presence_subscription_succeeded(channel, &joined.subscription_data))
     }
 
@@ -252,6 +260,12 @@ impl Session {
                 shared.record_fan_out(channel, left.fan_out);
                 if left.member_removed {
                     shared.webhook(|| WebhookEvent::MemberRemoved {
+                        channel: channel.to_owned(),
+                        user_id: user_id.clone(),
+                    });
+                }
+                if left.left_here {
+                    shared.tell_peers(|| PeerMessage::MemberLeft {
                         channel: channel.to_owned(),
                         user_id: user_id.clone(),
                     });
@@ -307,7 +321,7 @@ impl Session {
         let outcome =
             shared.registry.fan_out(&channel, &frame, &shared.slow_consumer_close, Some(&self.handle.socket_id));
         shared.record_fan_out(&channel, outcome);
-        shared.tell_peers(&channel, &frame, Some(&self.handle.socket_id));
+        shared.tell_peers_frame(&channel, &frame, Some(&self.handle.socket_id));
         shared.stats.record_client_events_relayed();
         let user_id = user_id.clone();
         shared.webhook(|| WebhookEvent::ClientEvent {

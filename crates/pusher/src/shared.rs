@@ -81,20 +81,25 @@ impl Shared {
         let outcome = self.registry.fan_out(channel, &frame, &self.slow_consumer_close, except);
         self.record_fan_out(channel, outcome);
         self.stats.record_publish(outcome.delivered);
-        self.tell_peers(channel, &frame, except);
+        self.tell_peers_frame(channel, &frame, except);
         outcome.delivered
     }
 
     /// Hands a frame this server fanned out to the peer hook, if any, for the other servers.
-    pub(crate) fn tell_peers(&self, channel: &str, frame: &Utf8Bytes, except: Option<&SocketId>) {
-        let Some(peers) = &self.peers else { return };
-        let message = PeerMessage::Frame {
+    pub(crate) fn tell_peers_frame(&self, channel: &str, frame: &Utf8Bytes, except: Option<&SocketId>) {
+        self.tell_peers(|| PeerMessage::Frame {
             channel: channel.to_owned(),
             frame: frame.as_str().to_owned(),
             except: except.map(ToString::to_string),
-        };
+        });
+    }
+
+    /// Hands a message to the peer hook, if any (built only then).
+    pub(crate) fn tell_peers(&self, message: impl FnOnce() -> PeerMessage) {
+        let Some(peers) = &self.peers else { return };
+        let message = message();
         if catch_unwind(AssertUnwindSafe(|| peers(message))).is_err() {
-            tracing::error!("the peer hook panicked; the other servers miss one event");
+            tracing::error!("the peer hook panicked; the other servers miss one message");
         }
     }
 

@@ -337,7 +337,7 @@ fn linked_pair() -> (Realtime, Realtime) {
     let build = |other: Arc<OnceLock<Realtime>>| {
         let hook: crate::PeerHook = Arc::new(move |message| {
             if let Some(other) = other.get() {
-                other.deliver_from_peer(&message).expect("a well-formed peer message");
+                other.deliver_from_peer("peer", &message).expect("a well-formed peer message");
             }
         });
         Realtime::builder(PusherConfig::new("1", "key", "secret")).peer_hook(hook).build().expect("valid config")
@@ -392,8 +392,102 @@ async fn a_malformed_peer_message_sends_nothing() {
         frame: r#"{"event":"Thing","channel":"private-secret","data":"{}"}"#.into(),
         except: None,
     };
-    assert_eq!(realtime.deliver_from_peer(&forged), Err(crate::PeerMessageError::Frame));
+    assert_eq!(realtime.deliver_from_peer("peer", &forged), Err(crate::PeerMessageError::Frame));
     client.send(json!({"event": "pusher:ping", "data": {}}));
     assert_eq!(client.next_json().await["event"], "pusher:pong", "nothing was queued before the pong");
     client.hang_up().await;
+}
+
+impl Client {
+    /// Joins presence `channel` as `user_id`, signed as the host would; returns the member
+    /// hash of `subscription_succeeded`.
+    async fn join_presence(&mut self, _realtime: &Realtime, socket_id: &str, channel: &str, user_id: &str) -> Value {
+        let channel_data = json!({"user_id": user_id, "user_info": {"name": user_id}}).to_string();
+        let auth = crate::sign_presence_channel("key", "secret", socket_id, channel, &channel_data);
+        self.send(json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth, "channel_data": channel_data}}));
+        let answer = self.next_json().await;
+        assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
+        serde_json::from_str(answer["data"].as_str().expect("string data")).expect("JSON")
+    }
+
+    /// The next frame after everything queued before a ping: `None` if only the pong came.
+    async fn next_before_pong(&mut self) -> Option<Value> {
+        self.send(json!({"event": "pusher:ping", "data": {}}));
+        let frame = self.next_json().await;
+        if frame["event"] == "pusher:pong" {
+            return None;
+        }
+        assert_eq!(self.next_json().await["event"], "pusher:pong");
+        Some(frame)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn presence_members_are_counted_across_peers_once_per_user() {
+    let (first, second) = linked_pair();
+    let mut alice_here = connect(&first);
+    let alice_here_id = alice_here.established().await;
+    let joined = alice_here.join_presence(&first, &alice_here_id, "presence-room", "alice").await;
+    assert_eq!(joined["presence"]["ids"], json!(["alice"]));
+
+    let mut bob_there = connect(&second);
+    let bob_there_id = bob_there.established().await;
+    let joined = bob_there.join_presence(&second, &bob_there_id, "presence-room", "bob").await;
+    assert_eq!(joined["presence"]["count"], 2, "alice on the other server is listed: {joined}");
+    assert_eq!(joined["presence"]["hash"]["alice"], json!({"name": "alice"}));
+    let added = alice_here.next_json().await;
+    assert_eq!(
+        (added["event"].as_str(), added["data"].as_str()),
+        (Some("pusher_internal:member_added"), Some(r#"{"user_id":"bob","user_info":{"name":"bob"}}"#))
+    );
+    assert_eq!((first.user_count("presence-room"), second.user_count("presence-room")), (2, 2));
+
+    // Alice opens a second tab on the other server: she is known there already.
+    let mut alice_there = connect(&second);
+    let alice_there_id = alice_there.established().await;
+    alice_there.join_presence(&second, &alice_there_id, "presence-room", "alice").await;
+    assert_eq!(bob_there.next_before_pong().await, None, "no second member_added for alice");
+    // Her first tab closes: she is still on the other server, so nobody hears she left.
+    alice_here.hang_up().await;
+    assert_eq!(bob_there.next_before_pong().await, None, "alice is still there");
+    assert_eq!(second.user_count("presence-room"), 2);
+
+    // A watcher on the first server, then the second server is forgotten (it went silent).
+    let mut watcher = connect(&first);
+    let watcher_id = watcher.established().await;
+    let joined = watcher.join_presence(&first, &watcher_id, "presence-room", "carol").await;
+    assert_eq!(joined["presence"]["ids"].as_array().map(Vec::len), Some(3), "{joined}");
+    assert_eq!(first.forget_peer("peer"), 2, "member_removed for alice and bob");
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let frame = watcher.next_json().await;
+        assert_eq!(frame["event"], "pusher_internal:member_removed");
+        let data: Value = serde_json::from_str(frame["data"].as_str().expect("data")).expect("JSON");
+        removed.push(data["user_id"].as_str().expect("user id").to_owned());
+    }
+    removed.sort();
+    assert_eq!(removed, ["alice", "bob"]);
+    assert_eq!(first.user_count("presence-room"), 1);
+
+    // The second server's whole membership, as it would answer a hello: both come back.
+    let members = second.peer_members();
+    assert_eq!(first.deliver_from_peer("peer", &members), Ok(2), "carol hears alice and bob added");
+    assert_eq!(first.user_count("presence-room"), 3);
+    watcher.hang_up().await;
+    bob_there.hang_up().await;
+    alice_there.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peers_terminate_connections_closes_the_users_sockets_here() {
+    let realtime = realtime(|_| {});
+    let mut alice = connect(&realtime);
+    let alice_id = alice.established().await;
+    alice.join_presence(&realtime, &alice_id, "presence-room", "alice").await;
+    let terminate = crate::PeerMessage::TerminateUser { user_id: "alice".into() };
+    assert_eq!(realtime.deliver_from_peer("peer", &terminate), Ok(0));
+    assert_eq!(alice.next_close().await.code, 4009);
+    let forged = crate::PeerMessage::TerminateUser { user_id: String::new() };
+    assert!(realtime.deliver_from_peer("peer", &forged).is_err());
+    alice.hang_up().await;
 }

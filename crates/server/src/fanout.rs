@@ -4,6 +4,13 @@
 //! on one Redis channel, `<redis_prefix>events`, and every other node hands it to its own
 //! sockets. Each node has a random origin id and skips its own messages.
 //!
+//! Presence members are cluster-wide the same way: each member joining or leaving a presence
+//! channel on a node is published, and each node counts the others' members with its own
+//! (`switchboard_pusher::PeerMessage`). A node that (re)connects says `hello`: every node
+//! answers with its whole membership. Every node says `heartbeat` each second; a node not
+//! heard for [`PEER_SILENCE`] is forgotten (its members leave, with `member_removed` where
+//! they are on no other node), and a node stopping says `goodbye` to be forgotten at once.
+//!
 //! Delivery is best effort, as Pusher's own: while Redis is unreachable the frames meant for
 //! other nodes are dropped and counted (never queued for later, so no socket hears a stale
 //! burst after an outage), `/ready` answers 503 so a load balancer moves clients to nodes
@@ -30,14 +37,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A silent Redis is noticed within this plus [`RESPONSE_TIMEOUT`].
 const PING_EVERY: Duration = Duration::from_secs(1);
+/// A node not heard for this long is forgotten: five missed heartbeats.
+pub const PEER_SILENCE: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// What one node publishes: the message and who sent it.
+/// What one node publishes: who sent it, and what.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     origin: String,
-    message: PeerMessage,
+    #[serde(flatten)]
+    body: Body,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Body {
+    /// For the Pusher servers: a frame, a member joining or leaving, a whole membership.
+    Peer { message: PeerMessage },
+    /// The sender (re)joined: every node answers with its membership.
+    Hello,
+    /// The sender is alive (each second).
+    Heartbeat,
+    /// The sender is stopping: forget it now.
+    Goodbye,
 }
 
 /// The fan-out's state, shared by the peer hook, the task, `/ready` and the metrics.
@@ -112,12 +135,16 @@ impl Fanout {
     }
 
     fn enqueue(&self, message: PeerMessage) {
+        self.send(Body::Peer { message });
+    }
+
+    fn send(&self, body: Body) {
         if !self.connected.load(Ordering::Relaxed) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let envelope = Envelope { origin: self.origin.clone(), message };
-        // Strings and optional strings only: serialising cannot fail.
+        let envelope = Envelope { origin: self.origin.clone(), body };
+        // Strings, JSON values and lists of them: serialising cannot fail.
         let text = serde_json::to_string(&envelope).unwrap_or_default();
         if self.queue.try_send(text).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -147,8 +174,8 @@ impl Fanout {
         }
     }
 
-    /// Hands a message from Redis to this node's sockets, unless this node sent it.
-    fn receive(&self, realtime: &Realtime, payload: &[u8]) {
+    /// Applies a message from Redis, unless this node sent it; notes when its sender was heard.
+    fn receive(&self, realtime: &Realtime, peers: &mut Peers, payload: &[u8]) {
         let envelope = match serde_json::from_slice::<Envelope>(payload) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -159,18 +186,66 @@ impl Fanout {
         if envelope.origin == self.origin {
             return;
         }
-        match realtime.deliver_from_peer(&envelope.message) {
-            Ok(_) => {
-                self.received.fetch_add(1, Ordering::Relaxed);
+        let origin = envelope.origin;
+        match envelope.body {
+            Body::Peer { message } => match realtime.deliver_from_peer(&origin, &message) {
+                Ok(_) => {
+                    self.received.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => self.reject(&error.to_string()),
+            },
+            Body::Hello => self.send(Body::Peer { message: realtime.peer_members() }),
+            Body::Heartbeat => {}
+            Body::Goodbye => {
+                peers.forget(realtime, &origin, "it said goodbye");
+                return;
             }
-            Err(error) => self.reject(&error.to_string()),
         }
+        peers.heard(&origin);
     }
 
     fn reject(&self, why: &str) {
         // Logged at most once per thousand: a foreign publisher must not flood the log.
         if self.rejected.fetch_add(1, Ordering::Relaxed) % 1_000 == 0 {
             tracing::warn!(channel = %self.channel, why, "ignoring a message on the fan-out channel");
+        }
+    }
+}
+
+/// The other nodes heard from, and when.
+#[derive(Default)]
+struct Peers {
+    last_heard: std::collections::HashMap<String, Instant>,
+}
+
+impl Peers {
+    fn heard(&mut self, origin: &str) {
+        match self.last_heard.get_mut(origin) {
+            Some(at) => *at = Instant::now(),
+            None => {
+                tracing::info!(peer = origin, "another node is on the fan-out");
+                self.last_heard.insert(origin.to_owned(), Instant::now());
+            }
+        }
+    }
+
+    fn forget(&mut self, realtime: &Realtime, origin: &str, why: &str) {
+        self.last_heard.remove(origin);
+        let frames = realtime.forget_peer(origin);
+        tracing::info!(peer = origin, why, member_frames = frames, "forgetting a node's presence members");
+    }
+
+    /// Forgets the nodes not heard for [`PEER_SILENCE`] (also while Redis is down here:
+    /// their members cannot be trusted after that long).
+    fn forget_silent(&mut self, realtime: &Realtime) {
+        let silent: Vec<String> = self
+            .last_heard
+            .iter()
+            .filter(|(_, at)| at.elapsed() >= PEER_SILENCE)
+            .map(|(origin, _)| origin.clone())
+            .collect();
+        for origin in silent {
+            self.forget(realtime, &origin, "not heard for 5 s");
         }
     }
 }
@@ -184,6 +259,7 @@ enum Ended {
 /// Keeps this node subscribed to the fan-out channel and publishing its frames until `stop`.
 pub async fn run(fanout: Arc<Fanout>, task: FanoutTask, realtime: Realtime, mut stop: watch::Receiver<bool>) {
     let FanoutTask { client, mut outbound } = task;
+    let mut peers = Peers::default();
     let mut backoff = FIRST_BACKOFF;
     let mut outage: Option<(Instant, String)> = None;
     loop {
@@ -202,7 +278,11 @@ pub async fn run(fanout: Arc<Fanout>, task: FanoutTask, realtime: Realtime, mut 
                     ),
                     None => tracing::info!(channel = %fanout.channel, "Redis fan-out connected"),
                 }
-                let ended = serve(&fanout, &realtime, publisher, sink, stream, &mut outbound, &mut stop).await;
+                // Ask for everyone's members, and tell ours: peers may have forgotten this node.
+                fanout.send(Body::Hello);
+                fanout.send(Body::Peer { message: realtime.peer_members() });
+                let connection = Connection { publisher, sink, stream };
+                let ended = serve(&fanout, &realtime, &mut peers, connection, &mut outbound, &mut stop).await;
                 fanout.connected.store(false, Ordering::Relaxed);
                 // What was queued for the lost connection would reach peers late: drop it.
                 while outbound.try_recv().is_ok() {
@@ -223,12 +303,20 @@ pub async fn run(fanout: Arc<Fanout>, task: FanoutTask, realtime: Realtime, mut 
                 }
             }
         }
+        peers.forget_silent(&realtime);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// The two connections to Redis: commands (PUBLISH, PING) and the subscription.
+struct Connection {
+    publisher: MultiplexedConnection,
+    sink: PubSubSink,
+    stream: PubSubStream,
 }
 
 async fn connect(
@@ -253,38 +341,30 @@ async fn connect(
 async fn serve(
     fanout: &Fanout,
     realtime: &Realtime,
-    mut publisher: MultiplexedConnection,
-    mut sink: PubSubSink,
-    mut stream: PubSubStream,
+    peers: &mut Peers,
+    connection: Connection,
     outbound: &mut mpsc::Receiver<String>,
     stop: &mut watch::Receiver<bool>,
 ) -> Ended {
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Connection { mut publisher, mut sink, mut stream } = connection;
+    let mut tick = tokio::time::interval(PING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<String> = Vec::with_capacity(BATCH_FRAMES);
     loop {
         tokio::select! {
             message = stream.next() => match message {
-                Some(message) => fanout.receive(realtime, message.get_payload_bytes()),
+                Some(message) => fanout.receive(realtime, peers, message.get_payload_bytes()),
                 None => return Ended::Lost("the subscription connection closed".to_owned()),
             },
             received = outbound.recv_many(&mut batch, BATCH_FRAMES) => {
                 if received == 0 {
                     return Ended::Stopping;
                 }
-                let mut pipeline = redis::pipe();
-                for text in &batch {
-                    pipeline.cmd("PUBLISH").arg(&fanout.channel).arg(text).ignore();
+                if let Err(why) = publish(fanout, &mut publisher, &mut batch).await {
+                    return Ended::Lost(why);
                 }
-                let sent = batch.len() as u64;
-                batch.clear();
-                if let Err(error) = pipeline.query_async::<()>(&mut publisher).await {
-                    fanout.dropped.fetch_add(sent, Ordering::Relaxed);
-                    return Ended::Lost(format!("PUBLISH failed: {error}"));
-                }
-                fanout.published.fetch_add(sent, Ordering::Relaxed);
             }
-            _ = ping.tick() => {
+            _ = tick.tick() => {
                 // Both connections: a subscriber cut off silently would otherwise go unnoticed.
                 let answered = tokio::time::timeout(RESPONSE_TIMEOUT, async {
                     sink.ping::<redis::Value>().await?;
@@ -296,8 +376,44 @@ async fn serve(
                     Ok(Err(error)) => return Ended::Lost(format!("PING failed: {error}")),
                     Err(_) => return Ended::Lost(format!("no answer to PING within {RESPONSE_TIMEOUT:?}")),
                 }
+                fanout.send(Body::Heartbeat);
+                peers.forget_silent(realtime);
             }
-            _ = stop.changed() => return Ended::Stopping,
+            _ = stop.changed() => {
+                fanout.send(Body::Goodbye);
+                while let Ok(text) = outbound.try_recv() {
+                    batch.push(text);
+                }
+                let _ = tokio::time::timeout(RESPONSE_TIMEOUT, publish(fanout, &mut publisher, &mut batch)).await;
+                return Ended::Stopping;
+            }
+        }
+    }
+}
+
+/// Sends `batch` in one pipelined round trip and empties it.
+async fn publish(
+    fanout: &Fanout,
+    publisher: &mut MultiplexedConnection,
+    batch: &mut Vec<String>,
+) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut pipeline = redis::pipe();
+    for text in batch.iter() {
+        pipeline.cmd("PUBLISH").arg(&fanout.channel).arg(text).ignore();
+    }
+    let sent = batch.len() as u64;
+    batch.clear();
+    match pipeline.query_async::<()>(publisher).await {
+        Ok(()) => {
+            fanout.published.fetch_add(sent, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(error) => {
+            fanout.dropped.fetch_add(sent, Ordering::Relaxed);
+            Err(format!("PUBLISH failed: {error}"))
         }
     }
 }
@@ -330,7 +446,7 @@ mod tests {
         let queued = task.outbound.try_recv().expect("queued while connected");
         let envelope: Envelope = serde_json::from_str(&queued).expect("an envelope");
         assert_eq!(envelope.origin, fanout.origin);
-        assert_eq!(envelope.message, frame());
+        assert_eq!(envelope.body, Body::Peer { message: frame() });
     }
 
     #[test]
@@ -338,17 +454,22 @@ mod tests {
         let (fanout, _task) = Fanout::new("redis://127.0.0.1:1", "p:").expect("valid url");
         let realtime = Realtime::new(switchboard_pusher::PusherConfig::new("1", "key", "secret")).expect("config");
         let frame = r#"{"event":"Thing","channel":"news","data":"{}"}"#;
-        let own = serde_json::json!({"origin": fanout.origin, "message": {"kind": "frame", "channel": "news", "frame": frame}});
-        fanout.receive(&realtime, own.to_string().as_bytes());
+        let mut peers = Peers::default();
+        let message = |origin: &str, channel: &str| {
+            let message = serde_json::json!({"kind": "frame", "channel": channel, "frame": frame});
+            serde_json::json!({"origin": origin, "type": "peer", "message": message}).to_string()
+        };
+        fanout.receive(&realtime, &mut peers, message(&fanout.origin, "news").as_bytes());
         assert_eq!(fanout.stats().received, 0, "its own message is skipped");
-        let peer =
-            serde_json::json!({"origin": "other", "message": {"kind": "frame", "channel": "news", "frame": frame}});
-        fanout.receive(&realtime, peer.to_string().as_bytes());
+        assert!(peers.last_heard.is_empty());
+        fanout.receive(&realtime, &mut peers, message("other", "news").as_bytes());
         assert_eq!(fanout.stats().received, 1);
-        fanout.receive(&realtime, b"hello");
-        let forged =
-            serde_json::json!({"origin": "other", "message": {"kind": "frame", "channel": "other", "frame": frame}});
-        fanout.receive(&realtime, forged.to_string().as_bytes());
+        assert!(peers.last_heard.contains_key("other"), "its sender is heard");
+        fanout.receive(&realtime, &mut peers, b"hello");
+        fanout.receive(&realtime, &mut peers, message("other", "other").as_bytes());
         assert_eq!((fanout.stats().received, fanout.stats().rejected), (1, 2));
+        let goodbye = serde_json::json!({"origin": "other", "type": "goodbye"}).to_string();
+        fanout.receive(&realtime, &mut peers, goodbye.as_bytes());
+        assert!(peers.last_heard.is_empty(), "a node saying goodbye is forgotten");
     }
 }

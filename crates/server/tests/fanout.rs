@@ -169,6 +169,36 @@ impl PusherSocket {
         assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
     }
 
+    /// Joins presence `channel` as `user_id`, signed as the host's auth would; returns the
+    /// member ids of `subscription_succeeded`, sorted.
+    async fn join_presence(&mut self, channel: &str, user_id: &str) -> Vec<String> {
+        let channel_data = json!({"user_id": user_id, "user_info": {"name": user_id}}).to_string();
+        let auth =
+            switchboard_pusher::sign_presence_channel(APP_KEY, APP_SECRET, &self.socket_id, channel, &channel_data);
+        self.send(json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth, "channel_data": channel_data}}))
+            .await;
+        let answer = self.next_event().await;
+        assert_eq!(answer["event"], "pusher_internal:subscription_succeeded", "{answer}");
+        let data: Value = serde_json::from_str(answer["data"].as_str().expect("data")).expect("JSON");
+        let mut ids: Vec<String> = data["presence"]["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_str().expect("a string id").to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The next `member_added` / `member_removed`: (event, user id).
+    async fn next_member_event(&mut self) -> (String, String) {
+        let event = self.next_event().await;
+        let name = event["event"].as_str().expect("an event").to_owned();
+        assert!(name.starts_with("pusher_internal:member_"), "{event}");
+        let data: Value = serde_json::from_str(event["data"].as_str().expect("data")).expect("JSON");
+        (name, data["user_id"].as_str().expect("a user id").to_owned())
+    }
+
     /// The next frame that is not a ping/pong.
     async fn next_event(&mut self) -> Value {
         loop {
@@ -187,12 +217,36 @@ impl PusherSocket {
     }
 }
 
-fn signed_query(path: &str, body: &str) -> String {
+/// A signed Pusher HTTP API query string: `body` for a POST, `None` for a GET.
+fn signed_query(method: &str, path: &str, body: Option<&str>) -> String {
     use md5::Digest as _;
-    let body_md5 = hex::encode(md5::Md5::digest(body.as_bytes()));
-    let query = format!("auth_key={APP_KEY}&auth_timestamp={}&auth_version=1.0&body_md5={body_md5}", unix_now());
-    let signature = switchboard_pusher::hex_hmac(APP_SECRET, format!("POST\n{path}\n{query}").as_bytes());
+    let mut query = format!("auth_key={APP_KEY}&auth_timestamp={}&auth_version=1.0", unix_now());
+    if let Some(body) = body {
+        query.push_str(&format!("&body_md5={}", hex::encode(md5::Md5::digest(body.as_bytes()))));
+    }
+    let signature = switchboard_pusher::hex_hmac(APP_SECRET, format!("{method}\n{path}\n{query}").as_bytes());
     format!("{query}&auth_signature={signature}")
+}
+
+/// The user ids `base`'s HTTP API lists on presence `channel`, sorted.
+async fn host_users(client: &reqwest::Client, base: &str, channel: &str) -> Vec<String> {
+    let path = format!("/apps/{APP_ID}/channels/{channel}/users");
+    let answer: Value = client
+        .get(format!("{base}{path}?{}", signed_query("GET", &path, None)))
+        .send()
+        .await
+        .expect("the HTTP API answers")
+        .json()
+        .await
+        .expect("JSON");
+    let mut ids: Vec<String> = answer["users"]
+        .as_array()
+        .unwrap_or_else(|| panic!("users: {answer}"))
+        .iter()
+        .map(|user| user["id"].as_str().expect("an id").to_owned())
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Publishes through `base`'s Pusher HTTP API, as the host's Laravel broadcaster does.
@@ -204,7 +258,7 @@ async fn publish(client: &reqwest::Client, base: &str, channel: &str, data: &Val
     }
     let body = body.to_string();
     let answer = client
-        .post(format!("{base}{path}?{}", signed_query(&path, &body)))
+        .post(format!("{base}{path}?{}", signed_query("POST", &path, Some(&body))))
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -307,6 +361,18 @@ async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
     let whisper = listener.next_event().await;
     assert_eq!((whisper["event"].as_str(), whisper["channel"].as_str()), (Some("client-typing"), Some("private-room")));
 
+    // Presence members are cluster-wide: one user per node, each node lists both.
+    let mut member_here = PusherSocket::open(&writer.base).await;
+    assert_eq!(member_here.join_presence("presence-chat.1", "ann").await, ["ann"]);
+    eventually("the standby to list the writer's member", Duration::from_secs(10), || async {
+        (host_users(&client, &standby.base, "presence-chat.1").await == ["ann"]).then_some(())
+    })
+    .await;
+    let mut member_there = PusherSocket::open(&standby.base).await;
+    assert_eq!(member_there.join_presence("presence-chat.1", "bob").await, ["ann", "bob"]);
+    assert_eq!(member_here.next_member_event().await, ("pusher_internal:member_added".to_owned(), "bob".to_owned()));
+    assert_eq!(host_users(&client, &writer.base, "presence-chat.1").await, ["ann", "bob"]);
+
     // Publish-to-socket latency across the two processes and Redis.
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
     for n in 0..LATENCY_SAMPLES {
@@ -352,15 +418,23 @@ async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
         "the frame published during the outage is not replayed"
     );
 
+    // The writer dies without a word (kill -9): after five missed heartbeats its member
+    // leaves the standby's channel.
+    let killed_writer = Instant::now();
+    let (writer_base, standby_base) = (writer.base.clone(), standby.base.clone());
+    let mut nodes = [Some(first), Some(second)];
+    nodes[usize::from(!writer_is_first)] = None;
+    assert_eq!(member_there.next_member_event().await, ("pusher_internal:member_removed".to_owned(), "ann".to_owned()));
+    let forgotten = killed_writer.elapsed();
+    assert_eq!(host_users(&client, &standby_base, "presence-chat.1").await, ["bob"]);
+    let _ = writer_base;
+
     println!(
-        "fan-out: publish (writer's HTTP API) to the standby's socket over {LATENCY_SAMPLES} samples: p50 {:?}, p99 {:?}, max {:?}; Redis killed: standby /ready 503 after {noticed:?} (both nodes within {noticed_after:?}); Redis restarted: both nodes ready again {reconnected:?} after it was started",
+        "fan-out: publish (writer's HTTP API) to the standby's socket over {LATENCY_SAMPLES} samples: p50 {:?}, p99 {:?}, max {:?}; Redis killed: standby /ready 503 after {noticed:?} (both nodes within {noticed_after:?}); Redis restarted: both nodes ready again {reconnected:?} after it was started; writer killed: its presence member removed on the standby after {forgotten:?}",
         percentile(50),
         percentile(99),
         latencies[latencies.len() - 1],
     );
-    drop(listener);
-    drop(whisperer);
-    drop(first);
-    drop(second);
+    drop((listener, whisperer, member_here, member_there, nodes));
     drop_postgres_database(&database).await;
 }

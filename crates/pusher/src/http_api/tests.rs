@@ -233,7 +233,7 @@ async fn terminate_connections_closes_the_users_sockets() {
     shared.registry.join_presence("presence-room", &handle, "ann", &json!(null), 10, &slow).expect("room");
     let (status, _) = call(&shared, signed("POST", "/apps/42/users/ann/terminate_connections", "{}", |_| {})).await;
     assert_eq!(status, 200);
-    assert_eq!(inbox.close.borrow().as_ref().map(|request| request.code), Some(TERMINATED));
+    assert_eq!(inbox.close.borrow().as_ref().map(|request| request.code), Some(crate::codes::TERMINATED));
 }
 
 #[tokio::test]
