@@ -325,7 +325,7 @@ async fn postgres_restarted_under_load() {
         outage_over.store(true, Ordering::Relaxed);
         postgres.spawn();
         let restarted = Instant::now();
-        let accepting_after = postgres.wait_until_accepting(RECOVERY_DEADLINE).await;
+        postgres.wait_until_accepting(RECOVERY_DEADLINE).await;
         let accepting = Instant::now();
         let mut polls = Vec::new();
         for poller in pollers {
@@ -385,7 +385,7 @@ async fn postgres_restarted_under_load() {
         };
         println!(
             "round {round} ({:?}): stop → exited {:?}; {ready_polls} /ready + /health polls while down, all 503 + 200 (slowest pair {slowest_poll:?}); restarted → \
-             accepting {:?} (polled {accepting_after:?}); accepting → first acknowledged command {:?}; outage seen \
+             accepting {:?}; accepting → first acknowledged command {:?}; outage seen \
              by clients {:?} ({} refusals, slowest answer {:?}); epoch {} → {}; last ack {:?} before the stop \
              (load {})",
             outcome.how,
