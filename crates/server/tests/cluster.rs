@@ -18,12 +18,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::nodes::{load_average, percentile, Node};
 use common::{eventually, external_token, unix_now};
 use serde_json::{json, Value};
 use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url};
@@ -45,51 +44,6 @@ fn supervisor_token() -> String {
     external_token(SECRET, &json!({ "role": "supervisor", "exp": unix_now() + 3600 }))
 }
 
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    probe.local_addr().expect("an address").port()
-}
-
-/// One `switchboard serve` process.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn spawn(database_url: &str, name: &str, lease: &str, log: &std::path::Path, env: &[(&str, &str)]) -> Node {
-        let port = free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .env("SWITCHBOARD_DATABASE_URL", database_url)
-            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_JWT_SECRET", SECRET)
-            .env("SWITCHBOARD_NODE_NAME", name)
-            .env("SWITCHBOARD_LEADER_LEASE", lease)
-            .env("RUST_LOG", "warn,switchboard_store=info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the switchboard binary starts");
-        Node { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
-        assert!(status.is_ok_and(|status| status.success()), "kill -{signal}");
-    }
-}
-
-impl Drop for Node {
-    /// Also when an assertion fails mid-test: no process outlives its test.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Three nodes, the database, and what the ingesters acknowledged.
 struct Cluster {
     url: String,
@@ -108,8 +62,9 @@ struct Cluster {
 impl Cluster {
     async fn start(lease: &str, log: std::path::PathBuf, env: &[(&str, &str)]) -> Cluster {
         let url = fresh_postgres_url().await;
-        let nodes: Vec<Option<Node>> =
-            (0..NODES).map(|index| Some(Node::spawn(&url, &format!("node-{index}"), lease, &log, env))).collect();
+        let nodes: Vec<Option<Node>> = (0..NODES)
+            .map(|index| Some(Node::spawn(&url, SECRET, &format!("node-{index}"), lease, &log, env)))
+            .collect();
         let bases = nodes.iter().flatten().map(|node| node.base.clone()).collect();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
         for node in nodes.iter().flatten() {
@@ -167,7 +122,7 @@ impl Cluster {
 
     /// Starts node `index` again (a new process on a new port), as a standby.
     fn respawn(&mut self, index: usize) {
-        let node = Node::spawn(&self.url, &format!("node-{index}"), &self.lease, &self.log, &[]);
+        let node = Node::spawn(&self.url, SECRET, &format!("node-{index}"), &self.lease, &self.log, &[]);
         self.bases.lock().expect("the list")[index] = node.base.clone();
         self.nodes[index] = Some(node);
     }
@@ -384,15 +339,6 @@ async fn moderator_row(client: &reqwest::Client, base: &str, id: u64) -> Option<
         return None;
     }
     state["moderators"]["rows"].as_array()?.iter().find(|row| row["moderator_id"] == id).cloned()
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".to_owned(), |text| text.trim().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

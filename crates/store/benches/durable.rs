@@ -12,34 +12,18 @@
 //! every batch first proves its epoch under a row lock (`FOR SHARE`) and counts itself in
 //! `writer_epochs`: the cost of fencing.
 //!
-//! The workload is ingestion, the hot durable path: `InboundMessage` with a new message id
-//! each, from 20,000 clients to 100 profiles held by 40 connected moderators. Each command
-//! stores its message row, its conversation, usually a client lock, and its events.
+//! The workload is ingestion, the hot durable path (`workload/mod.rs`, shared with the
+//! `fencing` bench, which alternates fenced and unfenced runs over several rounds).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+mod workload;
+
 use std::time::{Duration, Instant};
 
-use switchboard_engine::{ClientId, Command, Config, MessageId, ModeratorId, ProfileId};
 use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url, fresh_sqlite_url};
-use switchboard_store::{
-    Clock, EventSink, Lease, LeaseSettings, OutboxEvent, Store, SystemClock, WriteError, Writer, WriterConfig,
-    WriterHandle,
-};
+use switchboard_store::Store;
+use workload::open;
 
 const BATCH_SIZES: [usize; 4] = [1, 10, 100, 1000];
-const MODERATORS: u64 = 40;
-const PROFILES: u64 = 100;
-const CLIENTS: u64 = 20_000;
-
-/// Counts events and drops them, as a realtime server with no subscribers would.
-struct CountingSink(AtomicU64);
-
-impl EventSink for CountingSink {
-    fn deliver(&self, events: &[OutboxEvent]) {
-        self.0.fetch_add(events.len() as u64, Ordering::Relaxed);
-    }
-}
 
 struct Row {
     backend: &'static str,
@@ -51,14 +35,7 @@ struct Row {
 }
 
 fn seconds() -> Duration {
-    let seconds = std::env::var("DURABLE_SECONDS").ok().and_then(|text| text.parse().ok()).unwrap_or(3.0);
-    Duration::from_secs_f64(seconds)
-}
-
-async fn open(url: &str) -> Store {
-    let store = Store::open(url).await.unwrap_or_else(|error| panic!("open {url}: {error}"));
-    store.migrate().await.unwrap_or_else(|error| panic!("migrate {url}: {error}"));
-    store
+    workload::seconds("DURABLE_SECONDS", 3.0)
 }
 
 /// Commits per second of a minimal write transaction (one upserted row) and of an empty one.
@@ -77,103 +54,15 @@ async fn floor(store: &Store, begin: &str, duration: Duration) -> (f64, f64) {
     (rates[0], rates[1])
 }
 
-async fn prepare(handle: &WriterHandle) {
-    let clock = SystemClock;
-    for id in 1..=PROFILES {
-        let command = Command::UpsertProfile { profile_id: ProfileId(id), name: format!("p{id}"), active: true };
-        handle.submit(command).await.expect("profile");
-    }
-    for id in 1..=MODERATORS {
-        handle
-            .submit(Command::UpsertModerator { moderator_id: ModeratorId(id), name: format!("m{id}") })
-            .await
-            .expect("moderator");
-        handle
-            .submit(Command::Connect { moderator_id: ModeratorId(id), connected_at: clock.now() })
-            .await
-            .expect("connect");
-    }
-}
-
 async fn measure(url: &str, backend: &'static str, batch: usize, first_message_id: u64) -> Row {
-    let store = open(url).await;
-    let lease = (backend == "postgres+fence").then(|| {
-        let settings = LeaseSettings {
-            node_name: "bench".into(),
-            advertise_url: "http://bench".into(),
-            lease: Duration::from_secs(5),
-        };
-        Lease::start(&store, settings).expect("a lease on PostgreSQL")
-    });
-    let config = WriterConfig {
-        engine: Config::default(),
-        channel_capacity: 8192,
-        max_batch: batch,
-        lease: lease.as_ref().map(|(lease, _)| lease.clone()),
-        webhooks: false,
-    };
-    let sink = Arc::new(CountingSink(AtomicU64::new(0)));
-    let (handle, task) = Writer::start(store.clone(), config, Arc::new(SystemClock), sink).await.expect("start");
-    if let Some((lease, _)) = &lease {
-        let asked = Instant::now();
-        while !lease.is_serving_writer() {
-            assert!(asked.elapsed() < Duration::from_secs(30), "the lease was not granted");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    prepare(&handle).await;
-    let submitters = (batch * 2).clamp(64, 4000) as u64;
-    let next = Arc::new(AtomicU64::new(first_message_id));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged = Arc::new(AtomicU64::new(0));
-    let before = handle.metrics();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..submitters {
-        let (handle, next, stop, acknowledged) = (handle.clone(), next.clone(), stop.clone(), acknowledged.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let message_id = next.fetch_add(1, Ordering::Relaxed);
-                let command = Command::InboundMessage {
-                    message_id: MessageId::Number(message_id),
-                    client_id: ClientId(1 + message_id % CLIENTS),
-                    profile_id: ProfileId(1 + message_id % PROFILES),
-                    body: "hello, is anyone there?".into(),
-                    sent_at: SystemClock.now(),
-                };
-                match handle.submit(command).await {
-                    Ok(_) => {
-                        acknowledged.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(WriteError::Rejected(_)) => {}
-                    Err(error) => panic!("{error}"),
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(seconds()).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.expect("submitter");
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let after = handle.metrics();
-    let commits = after.batches_committed - before.batches_committed;
-    let commit_seconds = after.commit_seconds.sum - before.commit_seconds.sum;
-    let commands = acknowledged.load(Ordering::Relaxed);
-    drop(handle);
-    task.shutdown().await;
-    if let Some((_, keeper)) = lease {
-        keeper.release().await;
-    }
-    store.close().await;
+    let measured = workload::measure(url, backend == "postgres+fence", batch, first_message_id, seconds()).await;
     Row {
         backend,
         batch,
-        commands_per_second: commands as f64 / elapsed,
-        mean_batch: commands as f64 / commits.max(1) as f64,
-        commits_per_second: commits as f64 / elapsed,
-        commit_share: commit_seconds / elapsed,
+        commands_per_second: measured.commands_per_second,
+        mean_batch: measured.mean_batch,
+        commits_per_second: measured.commits_per_second,
+        commit_share: measured.commit_share,
     }
 }
 
@@ -210,7 +99,7 @@ async fn main() {
     println!(
         "durable throughput, {:.1} s per measurement (commands acknowledged after COMMIT); load average at the end: {}",
         duration.as_secs_f64(),
-        std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".to_owned(), |text| text.trim().to_owned())
+        workload::load_average()
     );
     println!();
     println!("| backend        | max_batch | commands/s | mean batch | commits/s | time in COMMIT | floor: 1-row tx/s | floor: empty tx/s |");

@@ -3,6 +3,9 @@
 //! like the SPEC's sentences.
 #![allow(dead_code)]
 
+pub mod nodes;
+pub mod postgres_server;
+
 use std::any::Any;
 use std::ffi::OsStr;
 use std::path::Path;

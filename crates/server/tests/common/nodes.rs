@@ -1,0 +1,66 @@
+//! Real `switchboard serve` processes for the tests that drive a cluster (`cluster.rs`,
+//! `postgres_restart.rs`): a node on a free port, killed when its handle is dropped, and the
+//! small figures those tests print.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A port nothing listens on right now (another process may take it before it is used).
+pub fn free_port() -> u16 {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("an address").port()
+}
+
+/// One `switchboard serve` process.
+pub struct Node {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Node {
+    /// Starts a node on `database_url` named `name`, its stderr appended to `log`.
+    pub fn spawn(database_url: &str, secret: &str, name: &str, lease: &str, log: &Path, env: &[(&str, &str)]) -> Node {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .env("SWITCHBOARD_DATABASE_URL", database_url)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_JWT_SECRET", secret)
+            .env("SWITCHBOARD_NODE_NAME", name)
+            .env("SWITCHBOARD_LEADER_LEASE", lease)
+            .env("RUST_LOG", "warn,switchboard_store=info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the switchboard binary starts");
+        Node { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|status| status.success()), "kill -{signal}");
+    }
+}
+
+impl Drop for Node {
+    /// Also when an assertion fails mid-test: no process outlives its test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value at `fraction` (0.5: the median) of durations sorted ascending.
+pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+/// The machine's load averages, printed beside each figure (the machine is shared).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "?".to_owned(), |text| text.trim().to_owned())
+}
