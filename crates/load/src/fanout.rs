@@ -1,7 +1,10 @@
 //! WebSocket fan-out: many sockets subscribed (with a supervisor token) to a few moderator
 //! channels, events produced through the real API (client messages to the profiles those
 //! moderators hold, each giving one `ConversationAssigned` on the holder's channel), and the
-//! deliveries counted where they arrive: in the subscribed clients.
+//! deliveries counted where they arrive: in the subscribed clients. With `socket_urls` (the
+//! nodes of a cluster) the sockets are spread over those nodes in turn, each authorised
+//! through its own node, while the API calls go to `url`: every delivery to a socket on
+//! another node than the writer crossed the Redis fan-out.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +28,8 @@ use crate::tokens::{Role, TokenMinter};
 #[derive(Clone, Debug)]
 pub struct FanoutConfig {
     pub url: String,
+    /// Nodes the sockets connect to, in turn; empty: `url`.
+    pub socket_urls: Vec<String>,
     pub jwt_secret: String,
     pub app_key: Option<String>,
     /// Subscribed sockets in all.
@@ -43,6 +48,8 @@ pub struct FanoutConfig {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FanoutReport {
     pub sockets_subscribed: u64,
+    /// The nodes the sockets were spread over.
+    pub socket_nodes: usize,
     pub channels: u64,
     pub publishes_accepted: u64,
     pub publish_seconds: f64,
@@ -60,8 +67,9 @@ impl FanoutReport {
     #[must_use]
     pub fn summary(&self) -> String {
         format!(
-            "fan-out: {} sockets on {} channels; {} publishes in {:.1} s; {} of {} expected deliveries in {:.2} s = {:.0} deliveries/s; errors {:?}",
+            "fan-out: {} sockets over {} node(s) on {} channels; {} publishes in {:.1} s; {} of {} expected deliveries in {:.2} s = {:.0} deliveries/s; errors {:?}",
             self.sockets_subscribed,
+            self.socket_nodes,
             self.channels,
             self.publishes_accepted,
             self.publish_seconds,
@@ -109,12 +117,24 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
         Some(key) => key,
         None => pusher::discover_app_key(&http, &url, &supervisor, "private-supervisors").await?,
     };
-    let ws_url = pusher::websocket_url(&url, &app_key)?;
+    let socket_nodes: Vec<(String, String)> = if config.socket_urls.is_empty() {
+        vec![(url.clone(), pusher::websocket_url(&url, &app_key)?)]
+    } else {
+        config
+            .socket_urls
+            .iter()
+            .map(|node| {
+                let node = node.trim_end_matches('/').to_owned();
+                pusher::websocket_url(&node, &app_key).map(|ws_url| (node, ws_url))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
     let counter = pusher::DeliveryCounter::new();
     let (stop, stop_receiver) = watch::channel(false);
     let subscribed: Vec<Option<tokio::task::JoinHandle<()>>> = stream::iter(0..config.sockets)
         .map(|index| {
-            let (http, url, ws_url, supervisor) = (http.clone(), url.clone(), ws_url.clone(), supervisor.clone());
+            let (url, ws_url) = socket_nodes[(index as usize) % socket_nodes.len()].clone();
+            let (http, supervisor) = (http.clone(), supervisor.clone());
             let channel = format!("private-moderator.{}", held_profiles[(index % config.channels) as usize].0);
             let (counter, stop, errors) = (counter.clone(), stop_receiver.clone(), errors.clone());
             async move {
@@ -182,6 +202,7 @@ pub async fn run(config: FanoutConfig) -> anyhow::Result<FanoutReport> {
     let errors = errors.snapshot();
     Ok(FanoutReport {
         sockets_subscribed,
+        socket_nodes: socket_nodes.len(),
         channels: config.channels,
         publishes_accepted,
         publish_seconds,

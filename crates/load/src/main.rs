@@ -257,6 +257,10 @@ struct DemoArgs {
 struct FanoutArgs {
     #[command(flatten)]
     service: Service,
+    /// A node the sockets connect to (repeat for each node of a cluster; sockets are spread
+    /// over them in turn). Default: --url.
+    #[arg(long = "socket-url", value_name = "URL")]
+    socket_urls: Vec<String>,
     /// Subscribed sockets in all.
     #[arg(long, default_value_t = 2000)]
     sockets: u64,
@@ -378,6 +382,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Fanout(args)) => {
             let report = fanout::run(FanoutConfig {
                 url: args.service.url.clone(),
+                socket_urls: args.socket_urls.clone(),
                 jwt_secret: args.service.secret()?,
                 app_key: args.service.app_key.clone(),
                 sockets: args.sockets,

@@ -111,7 +111,17 @@ async fn ready(State(state): State<AppState>, query: Result<Query<ReadyQuery>, Q
         Some("writer") => true,
         Some(other) => return Err(Error::unprocessable(format!("role: `{other}` is not `writer`"))),
     };
-    state.store.ping().await.map_err(|error| Error::Unavailable { detail: error.to_string() })?;
+    // Within a load balancer's check timeout: a down database would otherwise hold the answer
+    // for the pool's whole acquire timeout (3 s).
+    match tokio::time::timeout(STORAGE_PING_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(Error::Unavailable { detail: error.to_string() }),
+        Err(_) => {
+            return Err(Error::Unavailable {
+                detail: format!("no answer from storage within {STORAGE_PING_TIMEOUT:?}"),
+            })
+        }
+    }
     if let Some(fanout) = state.fanout.as_ref().filter(|fanout| !fanout.is_connected()) {
         return Err(Error::FanoutDown { channel: fanout.channel().to_owned() });
     }
@@ -130,6 +140,8 @@ async fn ready(State(state): State<AppState>, query: Result<Query<ReadyQuery>, Q
     }
 }
 
+/// How long `/ready` waits for the database.
+const STORAGE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a standby's `/ready` waits for the writer's.
 const WRITER_READY_TIMEOUT: Duration = Duration::from_secs(2);
 
