@@ -1,7 +1,7 @@
 //! A cluster of real processes (README "Running several nodes"): three `switchboard serve`
-//! on one PostgreSQL database, messages ingested without pause through whichever node
-//! answers (as a load balancer retrying on 503 would), and the writer taken away again and
-//! again:
+//! on one PostgreSQL database and a `redis-server` of the test's own for their fan-out,
+//! messages ingested without pause through whichever node answers (as a load balancer
+//! retrying on 503 would), and the writer taken away again and again:
 //! - kill -9 of the writer, `SWITCHBOARD_CLUSTER_ROUNDS` times (20 by default): a standby
 //!   takes over (the killed node is started again, as a standby); the takeover time per
 //!   round is printed with p50/p99/max;
@@ -13,6 +13,10 @@
 //! (`writer_epochs`) shows epochs that only grew and no epoch that committed after the next
 //! was granted. `SWITCHBOARD_CLUSTER_LEASE` (default 2s) sets `leader_lease`.
 //!
+//! A second test has every node serve: commands through standbys, moderators' sockets on
+//! every node kept across a takeover, and the new writer's events reaching a socket on a
+//! standby.
+//!
 //! `cargo test -p switchboard --test cluster -- --nocapture` prints the figures.
 
 mod common;
@@ -23,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::nodes::{load_average, percentile, Node};
+use common::redis_server::RedisServer;
 use common::{eventually, external_token, unix_now};
 use serde_json::{json, Value};
 use switchboard_store::testing::{drop_postgres_database, fresh_postgres_url};
@@ -44,9 +49,11 @@ fn supervisor_token() -> String {
     external_token(SECRET, &json!({ "role": "supervisor", "exp": unix_now() + 3600 }))
 }
 
-/// Three nodes, the database, and what the ingesters acknowledged.
+/// Three nodes, the database, the Redis of their fan-out, and what the ingesters acknowledged.
 struct Cluster {
     url: String,
+    /// Every node's `redis_url`: a socket on any node hears every node's events.
+    redis: RedisServer,
     lease: String,
     log: std::path::PathBuf,
     nodes: Vec<Option<Node>>,
@@ -62,8 +69,12 @@ struct Cluster {
 impl Cluster {
     async fn start(lease: &str, log: std::path::PathBuf, env: &[(&str, &str)]) -> Cluster {
         let url = fresh_postgres_url().await;
+        let redis = RedisServer::start().await;
+        let redis_url = redis.url();
+        let env: Vec<(&str, &str)> =
+            env.iter().copied().chain([("SWITCHBOARD_REDIS_URL", redis_url.as_str())]).collect();
         let nodes: Vec<Option<Node>> = (0..NODES)
-            .map(|index| Some(Node::spawn(&url, SECRET, &format!("node-{index}"), lease, &log, env)))
+            .map(|index| Some(Node::spawn(&url, SECRET, &format!("node-{index}"), lease, &log, &env)))
             .collect();
         let bases = nodes.iter().flatten().map(|node| node.base.clone()).collect();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
@@ -78,6 +89,7 @@ impl Cluster {
         let store = Store::open(&url).await.expect("the test's own connection");
         Cluster {
             url,
+            redis,
             lease: lease.to_owned(),
             log,
             nodes,
@@ -122,7 +134,9 @@ impl Cluster {
 
     /// Starts node `index` again (a new process on a new port), as a standby.
     fn respawn(&mut self, index: usize) {
-        let node = Node::spawn(&self.url, SECRET, &format!("node-{index}"), &self.lease, &self.log, &[]);
+        let redis_url = self.redis.url();
+        let env = [("SWITCHBOARD_REDIS_URL", redis_url.as_str())];
+        let node = Node::spawn(&self.url, SECRET, &format!("node-{index}"), &self.lease, &self.log, &env);
         self.bases.lock().expect("the list")[index] = node.base.clone();
         self.nodes[index] = Some(node);
     }
@@ -250,7 +264,7 @@ async fn next_event(stream: &mut Socket) -> Value {
 
 /// A moderator's Pusher socket, kept open while the value lives.
 struct ModeratorSocket {
-    _stream: Socket,
+    stream: Socket,
 }
 
 impl ModeratorSocket {
@@ -297,7 +311,17 @@ impl ModeratorSocket {
                 _ => {}
             }
         }
-        ModeratorSocket { _stream: stream }
+        ModeratorSocket { stream }
+    }
+
+    /// The next application event (protocol frames skipped).
+    async fn next_application_event(&mut self) -> Value {
+        loop {
+            let event = next_event(&mut self.stream).await;
+            if !event["event"].as_str().is_some_and(|name| name.starts_with("pusher")) {
+                return event;
+            }
+        }
     }
 }
 
@@ -613,9 +637,29 @@ async fn standbys_serve_and_keep_their_sockets_across_a_takeover() {
         assert_eq!(row["realtime_connected"], true);
     }
 
-    // kill -9 of the remaining standby: once silent, its moderator counts as gone.
+    // The new writer's committed events reach a socket on the remaining standby (Redis).
     let other = standbys.iter().copied().find(|index| *index != new_writer).expect("the other standby");
     let gone = homes.iter().find(|(_, base)| *base == cluster.base(other)).map(|(id, _)| *id).expect("its moderator");
+    let gone_index = homes.iter().position(|(id, _)| *id == gone).expect("its home");
+    let profile = profiles_before[gone_index][0].as_u64().expect("a held profile");
+    let message =
+        json!({"message_id": 77_000_001, "client_id": 77, "profile_id": profile, "body": "through the new writer"});
+    let (status, served_by, _) =
+        call(&client, reqwest::Method::POST, &new_base, "/api/messages", &platform, Some(message)).await;
+    assert_eq!((status, served_by.as_str()), (202, new_base.as_str()));
+    let socket = &mut sockets[if gone_index == 0 { 0 } else { 1 }];
+    // Earlier events (its profiles, given on connect) may still be queued before it.
+    let event = loop {
+        let event = socket.next_application_event().await;
+        if event["event"].as_str().is_some_and(|name| name.ends_with("ConversationAssigned")) {
+            break event;
+        }
+    };
+    assert_eq!(event["channel"], format!("private-moderator.{gone}"), "{event}");
+    let data: Value = serde_json::from_str(event["data"].as_str().expect("string data")).expect("JSON data");
+    assert_eq!(data["client_id"], 77, "the conversation just written: {data}");
+
+    // kill -9 of the remaining standby: once silent, its moderator counts as gone.
     cluster.nodes[other] = None;
     eventually("the silent standby's moderator counted gone", Duration::from_secs(30), || async {
         moderator_row(&client, &new_base, gone).await.filter(|row| row["realtime_connected"] == false).map(|_| ())

@@ -13,11 +13,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::nodes::Node;
+use common::redis_server::RedisServer;
 use common::{eventually, external_token, unix_now};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -29,111 +28,6 @@ const APP_ID: &str = "4242";
 const APP_KEY: &str = "fanout-key";
 const APP_SECRET: &str = "fanout-app-secret";
 const LATENCY_SAMPLES: usize = 200;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
-}
-
-/// A `redis-server` of the test's own, keeping nothing on disk; killed on drop.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let mut server = RedisServer { child: None, port: free_port(), dir: tempfile::tempdir().expect("a dir") };
-        server.spawn();
-        server
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!("cannot start redis-server ({error}): install it (`apt-get install -y redis-server`)")
-            });
-        self.child = Some(child);
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_until_up(&self) {
-        let address = format!("127.0.0.1:{}", self.port);
-        eventually("redis-server to answer PING", Duration::from_secs(20), || {
-            let address = address.clone();
-            async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
-                stream.write_all(b"PING\r\n").await.ok()?;
-                let mut answer = [0u8; 7];
-                stream.read_exact(&mut answer).await.ok()?;
-                (&answer == b"+PONG\r\n").then_some(())
-            }
-        })
-        .await;
-    }
-
-    /// As a crash would: no goodbye to the clients.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// One `switchboard serve` with the fan-out on; killed on drop.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn spawn(database_url: &str, redis_url: &str, prefix: &str, name: &str, log: &Path) -> Node {
-        let port = free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .env("SWITCHBOARD_DATABASE_URL", database_url)
-            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_JWT_SECRET", SECRET)
-            .env("SWITCHBOARD_PUSHER_APP_ID", APP_ID)
-            .env("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY)
-            .env("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET)
-            .env("SWITCHBOARD_NODE_NAME", name)
-            .env("SWITCHBOARD_LEADER_LEASE", "2s")
-            .env("SWITCHBOARD_REDIS_URL", redis_url)
-            .env("SWITCHBOARD_REDIS_PREFIX", prefix)
-            .env("RUST_LOG", "warn,switchboard::fanout=info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the switchboard binary starts");
-        Node { child, base: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -289,14 +183,21 @@ async fn wait_for_status(client: &reqwest::Client, url: &str, wanted: u16, what:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
-    let mut redis = RedisServer::start();
-    redis.wait_until_up().await;
+    let mut redis = RedisServer::start().await;
     let database = fresh_postgres_url().await;
     let log_dir = tempfile::tempdir().expect("a log dir");
     let log = log_dir.path().join("nodes.log");
     let prefix = format!("fanout-test-{}:", std::process::id());
-    let first = Node::spawn(&database, &redis.url(), &prefix, "node-a", &log);
-    let second = Node::spawn(&database, &redis.url(), &prefix, "node-b", &log);
+    let redis_url = redis.url();
+    let env = [
+        ("SWITCHBOARD_PUSHER_APP_ID", APP_ID),
+        ("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY),
+        ("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET),
+        ("SWITCHBOARD_REDIS_URL", redis_url.as_str()),
+        ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let first = Node::spawn(&database, SECRET, "node-a", "2s", &log, &env);
+    let second = Node::spawn(&database, SECRET, "node-b", "2s", &log, &env);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
     for node in [&first, &second] {
         wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
@@ -403,8 +304,7 @@ async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
 
     // Redis is back on the same port: both reconnect by themselves.
     let restarted = Instant::now();
-    redis.spawn();
-    redis.wait_until_up().await;
+    redis.restart().await;
     for node in [writer, standby] {
         wait_for_status(&client, &format!("{}/ready", node.base), 200, "the nodes to reconnect").await;
     }

@@ -5,6 +5,7 @@
 
 pub mod nodes;
 pub mod postgres_server;
+pub mod redis_server;
 
 use std::any::Any;
 use std::ffi::OsStr;
