@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::nodes::{load_average, percentile, Node};
+use common::nodes::{load_average, percentile, sole_writer, Node};
 use common::redis_server::RedisServer;
 use common::{eventually, external_token, unix_now};
 use serde_json::{json, Value};
@@ -106,17 +106,10 @@ impl Cluster {
 
     /// The index of the one node that answers `/ready?role=writer` 200 (every other 429).
     async fn writer(&self) -> usize {
-        eventually("exactly one writer", Duration::from_secs(60), || async {
-            let mut writers = Vec::new();
-            for (index, node) in self.nodes.iter().enumerate() {
-                let Some(node) = node else { continue };
-                match self.status(format!("{}/ready?role=writer", node.base)).await {
-                    Some(200) => writers.push(index),
-                    Some(429) => {}
-                    _ => return None,
-                }
-            }
-            (writers.len() == 1).then(|| writers[0])
+        eventually("exactly one writer", Duration::from_secs(60), || {
+            let bases =
+                self.nodes.iter().enumerate().filter_map(|(index, node)| Some((index, node.as_ref()?.base.as_str())));
+            sole_writer(&self.client, bases)
         })
         .await
     }

@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::nodes::Node;
+use common::nodes::{sole_writer, status, Node};
 use common::redis_server::RedisServer;
 use common::{eventually, external_token, unix_now};
 use futures_util::{SinkExt, StreamExt};
@@ -161,10 +161,6 @@ async fn publish(client: &reqwest::Client, base: &str, channel: &str, data: &Val
     assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap_or_default());
 }
 
-async fn status(client: &reqwest::Client, url: &str) -> Option<u16> {
-    client.get(url).send().await.ok().map(|answer| answer.status().as_u16())
-}
-
 /// The value of an unlabelled metric on `base`.
 async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
     let text = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
@@ -202,18 +198,11 @@ async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
     for node in [&first, &second] {
         wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
     }
-    let writer_is_first = eventually("one writer and one standby", Duration::from_secs(30), || async {
-        let roles = (
-            status(&client, &format!("{}/ready?role=writer", first.base)).await,
-            status(&client, &format!("{}/ready?role=writer", second.base)).await,
-        );
-        match roles {
-            (Some(200), Some(429)) => Some(true),
-            (Some(429), Some(200)) => Some(false),
-            _ => None,
-        }
+    let writer_is_first = eventually("one writer and one standby", Duration::from_secs(30), || {
+        sole_writer(&client, [(0, first.base.as_str()), (1, second.base.as_str())])
     })
-    .await;
+    .await
+        == 0;
     let (writer, standby) = if writer_is_first { (&first, &second) } else { (&second, &first) };
     assert_eq!(metric(&client, &standby.base, "switchboard_redis_connected").await, 1);
 

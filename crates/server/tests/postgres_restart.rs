@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::nodes::{load_average, Node};
+use common::nodes::{load_average, sole_writer, Node};
 use common::postgres_server::{PostgresServer, Shutdown};
 use common::{eventually, external_token, unix_now};
 use serde_json::{json, Value};
@@ -158,16 +158,8 @@ impl Cluster {
 
     /// The index of the one node that answers `/ready?role=writer` 200 (every other 429).
     async fn writer(&self) -> usize {
-        eventually("exactly one writer", RECOVERY_DEADLINE, || async {
-            let mut writers = Vec::new();
-            for (index, base) in self.bases.iter().enumerate() {
-                match self.status(format!("{base}/ready?role=writer")).await {
-                    Some(200) => writers.push(index),
-                    Some(429) => {}
-                    _ => return None,
-                }
-            }
-            (writers.len() == 1).then(|| writers[0])
+        eventually("exactly one writer", RECOVERY_DEADLINE, || {
+            sole_writer(&self.client, self.bases.iter().enumerate().map(|(index, base)| (index, base.as_str())))
         })
         .await
     }

@@ -54,6 +54,28 @@ impl Drop for Node {
     }
 }
 
+/// The HTTP status of a GET of `url`; `None` when no answer came.
+pub async fn status(client: &reqwest::Client, url: &str) -> Option<u16> {
+    client.get(url).send().await.ok().map(|response| response.status().as_u16())
+}
+
+/// Which of `bases` (index, base URL) is the one writer: the only one answering
+/// `/ready?role=writer` 200 while every other answers 429. `None` while that is not so.
+pub async fn sole_writer<'a>(
+    client: &reqwest::Client,
+    bases: impl IntoIterator<Item = (usize, &'a str)>,
+) -> Option<usize> {
+    let mut writers = Vec::new();
+    for (index, base) in bases {
+        match status(client, &format!("{base}/ready?role=writer")).await {
+            Some(200) => writers.push(index),
+            Some(429) => {}
+            _ => return None,
+        }
+    }
+    (writers.len() == 1).then(|| writers[0])
+}
+
 /// The value at `fraction` (0.5: the median) of durations sorted ascending.
 pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
