@@ -5,8 +5,9 @@
 //! - kill -9 of the writer, `SWITCHBOARD_CLUSTER_ROUNDS` times (20 by default): a standby
 //!   takes over (the killed node is started again, as a standby); the takeover time per
 //!   round is printed with p50/p99/max;
-//! - SIGSTOP of the writer beyond its lease, then SIGCONT: the commands it held are answered
-//!   503, and its epoch commits nothing after the takeover;
+//! - SIGSTOP of the writer beyond its lease, then SIGCONT: the commands sent to it are
+//!   answered 503, or relayed to the new writer once it knows it is a standby (never decided
+//!   by it), and its epoch commits nothing after the takeover;
 //! - SIGTERM of the writer: it releases the lease and a standby takes over at once.
 //!
 //! Afterwards every acknowledged (202) message is stored exactly once, and the batch log
