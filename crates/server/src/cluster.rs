@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
+use futures_util::stream::{self, StreamExt as _};
 use switchboard_engine::{Command, ModeratorId};
 use switchboard_store::{Lease, LeaseKeeper, LeaseSettings, Role, Store, StoreError, WriterHandle};
 
@@ -100,11 +101,13 @@ pub async fn forget_realtime_connections(writer: &WriterHandle) -> anyhow::Resul
         .read(|engine| engine.moderators().filter(|m| m.realtime_connected).map(|m| m.id).collect())
         .await
         .context("cannot read the restored state")?;
-    for moderator_id in connected {
-        writer
-            .submit(Command::RealtimePresence { moderator_id, connected: false })
-            .await
-            .context("cannot reset realtime presence")?;
+    let outcomes: Vec<_> = stream::iter(connected)
+        .map(|moderator_id| writer.submit(Command::RealtimePresence { moderator_id, connected: false }))
+        .buffer_unordered(crate::cluster_presence::PRESENCE_IN_FLIGHT)
+        .collect()
+        .await;
+    for outcome in outcomes {
+        outcome.context("cannot reset realtime presence")?;
     }
     Ok(())
 }
