@@ -76,6 +76,33 @@ pub async fn sole_writer<'a>(
     (writers.len() == 1).then(|| writers[0])
 }
 
+/// The cluster tests' verdict on storage: every acknowledged message id stored exactly once,
+/// and the batch log's epochs only grew (one grant each) with no epoch committing after the
+/// next one was granted. Returns how many message ids are stored.
+pub async fn assert_stored_once_and_fenced<'a>(
+    store: &switchboard_store::Store,
+    acknowledged: impl IntoIterator<Item = &'a u64>,
+) -> usize {
+    let integer = |sql: &'static str| async move {
+        let values = store.query_integers(sql).await.unwrap_or_else(|error| panic!("{sql}: {error}"));
+        values.first().copied().unwrap_or(0)
+    };
+    let stored =
+        store.query_integers("SELECT message_id FROM messages WHERE message_id IS NOT NULL").await.expect("stored ids");
+    let stored_set: std::collections::BTreeSet<u64> = stored.iter().map(|id| *id as u64).collect();
+    assert_eq!(stored.len(), stored_set.len(), "no message stored twice");
+    let lost: Vec<&u64> = acknowledged.into_iter().filter(|id| !stored_set.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert_eq!(integer("SELECT max(epoch) - count(*) FROM writer_epochs").await, 0, "one grant per epoch");
+    let late = integer(
+        "SELECT count(*) FROM writer_epochs old JOIN writer_epochs new ON new.epoch = old.epoch + 1 \
+         WHERE old.last_commit_at >= new.acquired_at",
+    )
+    .await;
+    assert_eq!(late, 0, "an epoch committed after the next epoch was granted");
+    stored_set.len()
+}
+
 /// The value at `fraction` (0.5: the median) of durations sorted ascending.
 pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
