@@ -57,6 +57,12 @@ pub enum PeerMessage {
     Members { members: Vec<PeerMember> },
     /// The HTTP API's `terminate_connections` for `user_id`: close its sockets here too.
     TerminateUser { user_id: String },
+    /// `channel` has its first subscriber on the sending server.
+    ChannelOccupied { channel: String },
+    /// `channel`'s last subscriber on the sending server is gone.
+    ChannelVacated { channel: String },
+    /// Every channel with a subscriber on the sending server: replaces what it said before.
+    Occupied { channels: Vec<String> },
 }
 
 /// One user on one presence channel of a server.

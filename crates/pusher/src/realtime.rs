@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 
+use crate::channel_name::validate_channel_name;
 use crate::clock::Clock;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
@@ -202,6 +203,19 @@ impl Realtime {
                 tracing::info!(user_id, closed, origin, "terminated a user's connections, as another server was asked");
                 0
             }
+            PeerMessage::ChannelOccupied { channel } | PeerMessage::ChannelVacated { channel } => {
+                validate_channel_name(channel).map_err(|error| PeerMessageError::Channel(error.to_string()))?;
+                let occupied = matches!(message, PeerMessage::ChannelOccupied { .. });
+                shared.registry.peer_occupancy(origin, channel, occupied);
+                0
+            }
+            PeerMessage::Occupied { channels } => {
+                for channel in channels {
+                    validate_channel_name(channel).map_err(|error| PeerMessageError::Channel(error.to_string()))?;
+                }
+                shared.registry.replace_peer_occupancy(origin, channels);
+                0
+            }
         };
         shared.stats.record_peer_delivery(delivered);
         Ok(delivered)
@@ -212,6 +226,7 @@ impl Realtime {
     /// frames were queued for local sockets.
     pub fn forget_peer(&self, origin: &str) -> usize {
         let shared = &self.shared;
+        shared.registry.replace_peer_occupancy(origin, &[]);
         let delivered =
             self.apply_fan_outs(shared.registry.replace_peer_members(origin, &[], &shared.slow_consumer_close));
         shared.stats.record_peer_delivery(delivered);
@@ -230,6 +245,14 @@ impl Realtime {
             .map(|(channel, user_id, user_info)| PeerMember { channel, user_id, user_info })
             .collect();
         PeerMessage::Members { members }
+    }
+
+    /// Every channel with a subscriber on this server, as a [`PeerMessage::Occupied`] for a
+    /// peer that (re)joins: its `channel_occupied` / `channel_vacated` webhooks then count
+    /// this server's subscribers too.
+    #[must_use]
+    pub fn peer_occupancy(&self) -> PeerMessage {
+        PeerMessage::Occupied { channels: self.shared.registry.local_occupied() }
     }
 
     fn apply_fan_outs(&self, fan_outs: Vec<(String, crate::registry::FanOut)>) -> usize {

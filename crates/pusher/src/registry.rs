@@ -120,6 +120,8 @@ struct Channel {
     members: HashMap<String, Member>,
     /// Presence channels only, keyed by user id: the users other servers reported.
     remote: HashMap<String, RemoteMember>,
+    /// The other servers that reported a subscriber of this channel.
+    remote_occupied: BTreeSet<String>,
 }
 
 impl Channel {
@@ -132,9 +134,9 @@ impl Channel {
         self.members.len() + self.remote.keys().filter(|user_id| !self.members.contains_key(*user_id)).count()
     }
 
-    /// Nothing left to keep: no local subscriber, no remote member.
+    /// Nothing left to keep: no local subscriber, no remote member, no other server's subscriber.
     fn is_unused(&self) -> bool {
-        self.subscribers.is_empty() && self.remote.is_empty()
+        self.subscribers.is_empty() && self.remote.is_empty() && self.remote_occupied.is_empty()
     }
 
     /// A peer's user joined: `member_added` to local subscribers if nobody knew it yet.
@@ -453,6 +455,53 @@ impl Registry {
         users.into_iter().cloned().collect()
     }
 
+    /// Whether another server reported a subscriber of `channel`: this server's occupancy
+    /// edges are then not the cluster's (no `channel_occupied` / `channel_vacated` webhook).
+    pub(crate) fn occupied_elsewhere(&self, channel: &str) -> bool {
+        self.channels.get(channel).is_some_and(|state| !state.remote_occupied.is_empty())
+    }
+
+    /// The channels with a subscriber on this server, for a peer that asks.
+    pub(crate) fn local_occupied(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|entry| !entry.value().subscribers.is_empty())
+            .map(|entry| entry.key().clone())
+            .collect()
+    }
+
+    /// Peer `server` has a subscriber of `channel` now (`true`) or no longer (`false`).
+    pub(crate) fn peer_occupancy(&self, server: &str, channel: &str, occupied: bool) {
+        if occupied {
+            self.channels.entry(channel.to_owned()).or_default().remote_occupied.insert(server.to_owned());
+            return;
+        }
+        let Some(mut state) = self.channels.get_mut(channel) else { return };
+        state.remote_occupied.remove(server);
+        let unused = state.is_unused();
+        drop(state);
+        if unused {
+            self.channels.remove_if(channel, |_, state| state.is_unused());
+        }
+    }
+
+    /// Makes `channels` every channel peer `server` has a subscriber of.
+    pub(crate) fn replace_peer_occupancy(&self, server: &str, channels: &[String]) {
+        let listed: BTreeSet<&str> = channels.iter().map(String::as_str).collect();
+        let held: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|entry| entry.value().remote_occupied.contains(server) && !listed.contains(entry.key().as_str()))
+            .map(|entry| entry.key().clone())
+            .collect();
+        for channel in held {
+            self.peer_occupancy(server, &channel, false);
+        }
+        for channel in channels {
+            self.peer_occupancy(server, channel, true);
+        }
+    }
+
     /// Every user with a socket on a presence channel on this server, for a peer that asks.
     pub(crate) fn local_members(&self) -> Vec<(String, String, Value)> {
         let mut members = Vec::new();
@@ -694,5 +743,27 @@ mod tests {
         assert_eq!(registry.close_user("alice", &request), 1);
         assert_eq!(*alice_inbox.close.borrow(), Some(request));
         assert_eq!(*bob_inbox.close.borrow(), None);
+    }
+
+    #[test]
+    fn other_servers_subscribers_keep_a_channel_occupied() {
+        let registry = Registry::default();
+        let (handle, _inbox) = socket("1.1", 4);
+        registry.peer_occupancy("b", "news", true);
+        assert!(registry.occupied_elsewhere("news"));
+        assert_eq!(registry.channel_count(), 0, "occupancy here counts local subscribers only");
+        registry.subscribe("news", &handle);
+        assert!(registry.unsubscribe("news", &handle.socket_id).occupancy_changed, "this server's last left");
+        assert!(registry.occupied_elsewhere("news"), "the other server still has one");
+        registry.peer_occupancy("b", "news", false);
+        assert!(!registry.occupied_elsewhere("news"));
+        assert_eq!(registry.channels.len(), 0, "an unused channel is dropped");
+
+        registry.replace_peer_occupancy("b", &["x".to_owned(), "y".to_owned()]);
+        registry.replace_peer_occupancy("b", &["y".to_owned()]);
+        assert!(!registry.occupied_elsewhere("x"));
+        assert!(registry.occupied_elsewhere("y"));
+        registry.replace_peer_occupancy("b", &[]);
+        assert_eq!(registry.channels.len(), 0);
     }
 }

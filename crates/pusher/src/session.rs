@@ -145,7 +145,7 @@ impl Session {
         } else {
             let edge = self.shared.registry.subscribe(&channel, &self.handle);
             if edge.occupancy_changed {
-                self.shared.webhook(|| WebhookEvent::ChannelOccupied { channel: channel.clone() });
+                self.occupancy_changed(&channel, true);
             }
             (outgoing::subscription_succeeded(&channel), None)
         };
@@ -228,7 +228,7 @@ impl Session {
             })?;
         shared.record_fan_out(channel, joined.fan_out);
         if joined.occupied {
-            shared.webhook(|| WebhookEvent::ChannelOccupied { channel: channel.to_owned() });
+            self.occupancy_changed(channel, true);
         }
         if joined.member_added {
             shared
@@ -275,12 +275,37 @@ impl Session {
             None => shared.registry.unsubscribe(channel, socket_id).occupancy_changed,
         };
         if vacated {
-            shared.webhook(|| WebhookEvent::ChannelVacated { channel: channel.to_owned() });
+            self.occupancy_changed(channel, false);
         }
         notify(
             shared.hook.as_ref(),
             SubscriptionChange::Unsubscribed { socket_id: socket_id.clone(), channel: channel.to_owned(), cause },
         );
+    }
+
+    /// This server's first subscriber of `channel` came or its last went: peers hear of it,
+    /// and the webhook goes out only when no other server has a subscriber (then this edge
+    /// is the cluster's).
+    fn occupancy_changed(&self, channel: &str, occupied: bool) {
+        let shared = &self.shared;
+        if !shared.registry.occupied_elsewhere(channel) {
+            shared.webhook(|| {
+                let channel = channel.to_owned();
+                if occupied {
+                    WebhookEvent::ChannelOccupied { channel }
+                } else {
+                    WebhookEvent::ChannelVacated { channel }
+                }
+            });
+        }
+        shared.tell_peers(|| {
+            let channel = channel.to_owned();
+            if occupied {
+                PeerMessage::ChannelOccupied { channel }
+            } else {
+                PeerMessage::ChannelVacated { channel }
+            }
+        });
     }
 
     /// Relays a `client-*` event to the channel's other subscribers, or says why not.

@@ -491,3 +491,18 @@ async fn a_peers_terminate_connections_closes_the_users_sockets_here() {
     assert!(realtime.deliver_from_peer("peer", &forged).is_err());
     alice.hang_up().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_is_occupied_on_the_peers_while_any_server_has_a_subscriber() {
+    let (first, second) = linked_pair();
+    let mut here = connect(&first);
+    here.established().await;
+    here.send(json!({"event": "pusher:subscribe", "data": {"channel": "news"}}));
+    assert_eq!(here.next_json().await["event"], "pusher_internal:subscription_succeeded");
+    assert!(second.shared().registry.occupied_elsewhere("news"), "the peer heard of the first subscriber");
+    assert!(!first.shared().registry.occupied_elsewhere("news"));
+    assert_eq!(second.peer_occupancy(), crate::PeerMessage::Occupied { channels: Vec::new() });
+    assert_eq!(first.peer_occupancy(), crate::PeerMessage::Occupied { channels: vec!["news".to_owned()] });
+    here.hang_up().await;
+    assert!(!second.shared().registry.occupied_elsewhere("news"), "and of the last one leaving");
+}

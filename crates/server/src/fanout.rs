@@ -6,8 +6,10 @@
 //!
 //! Presence members are cluster-wide the same way: each member joining or leaving a presence
 //! channel on a node is published, and each node counts the others' members with its own
-//! (`switchboard_pusher::PeerMessage`). A node that (re)connects says `hello`: every node
-//! answers with its whole membership. Every node says `heartbeat` each second; a node not
+//! (`switchboard_pusher::PeerMessage`); so are a channel's first and last subscriber on a
+//! node, so that Pusher's `channel_occupied` / `channel_vacated` webhooks describe the
+//! cluster. A node that (re)connects says `hello`: every node answers with its whole
+//! membership and its occupied channels. Every node says `heartbeat` each second; a node not
 //! heard for [`PEER_SILENCE`] is forgotten (its members leave, with `member_removed` where
 //! they are on no other node), and a node stopping says `goodbye` to be forgotten at once.
 //!
@@ -53,7 +55,7 @@ struct Envelope {
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Body {
-    /// For the Pusher servers: a frame, a member joining or leaving, a whole membership.
+    /// For the Pusher servers: a frame, a member or a channel's occupancy, or a whole state.
     Peer { message: PeerMessage },
     /// The sender (re)joined: every node answers with its membership.
     Hello,
@@ -194,7 +196,7 @@ impl Fanout {
                 }
                 Err(error) => self.reject(&error.to_string()),
             },
-            Body::Hello => self.send(Body::Peer { message: realtime.peer_members() }),
+            Body::Hello => self.tell_state(realtime),
             Body::Heartbeat => {}
             Body::Goodbye => {
                 peers.forget(realtime, &origin, "it said goodbye");
@@ -202,6 +204,12 @@ impl Fanout {
             }
         }
         peers.heard(&origin);
+    }
+
+    /// This node's presence members and occupied channels, for a node that (re)joined.
+    fn tell_state(&self, realtime: &Realtime) {
+        self.send(Body::Peer { message: realtime.peer_members() });
+        self.send(Body::Peer { message: realtime.peer_occupancy() });
     }
 
     fn reject(&self, why: &str) {
@@ -280,7 +288,7 @@ pub async fn run(fanout: Arc<Fanout>, task: FanoutTask, realtime: Realtime, mut 
                 }
                 // Ask for everyone's members, and tell ours: peers may have forgotten this node.
                 fanout.send(Body::Hello);
-                fanout.send(Body::Peer { message: realtime.peer_members() });
+                fanout.tell_state(&realtime);
                 let connection = Connection { publisher, sink, stream };
                 let ended = serve(&fanout, &realtime, &mut peers, connection, &mut outbound, &mut stop).await;
                 fanout.connected.store(false, Ordering::Relaxed);
