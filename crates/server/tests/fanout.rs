@@ -5,7 +5,10 @@
 //! (`private-supervisors`) and client events from a socket on the writer. Then Redis is
 //! killed: both nodes say so in `/ready` (503) and in their metrics, what the writer
 //! publishes meanwhile is dropped and counted; Redis is started again on the same port:
-//! both reconnect on their own and events flow again.
+//! both reconnect on their own and events flow again. A second test sends both nodes'
+//! Pusher webhooks to a receiver of the test's own: one `channel_occupied` and one
+//! `channel_vacated` for a channel whose subscribers came and went on both nodes, and one
+//! `member_added` / `member_removed` per user.
 //!
 //! `cargo test -p switchboard --test fanout -- --nocapture` prints the figures (loss
 //! noticed, reconnection, publish-to-socket latency). Needs `redis-server` (Debian's
@@ -325,5 +328,142 @@ async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
         latencies[latencies.len() - 1],
     );
     drop((listener, whisperer, member_here, member_there, nodes));
+    drop_postgres_database(&database).await;
+}
+
+/// Webhook events as received: (name, channel, user id).
+type ReceivedEvents = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;
+
+/// A Pusher webhook receiver in the test: every event it was posted.
+struct WebhookReceiver {
+    url: String,
+    events: ReceivedEvents,
+}
+
+impl WebhookReceiver {
+    async fn start() -> WebhookReceiver {
+        let events = ReceivedEvents::default();
+        let recorded = events.clone();
+        let app = axum::Router::new().route(
+            "/pusher",
+            axum::routing::post(move |body: String| {
+                let recorded = recorded.clone();
+                async move {
+                    let body: Value = serde_json::from_str(&body).expect("a JSON webhook body");
+                    for event in body["events"].as_array().expect("events") {
+                        let name = event["name"].as_str().expect("a name").to_owned();
+                        let channel = event["channel"].as_str().expect("a channel").to_owned();
+                        let user = event["user_id"].as_str().map(str::to_owned);
+                        recorded.lock().expect("the list").push((name, channel, user));
+                    }
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}/pusher", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        WebhookReceiver { url, events }
+    }
+
+    /// The events received for `channel` so far: (name, user).
+    fn on(&self, channel: &str) -> Vec<(String, Option<String>)> {
+        let events = self.events.lock().expect("the list");
+        events.iter().filter(|(_, on, _)| on == channel).map(|(name, _, user)| (name.clone(), user.clone())).collect()
+    }
+}
+
+/// Pusher webhooks describe the cluster, not each node: one `channel_occupied` when the
+/// first node gets a subscriber, none when a second node does, none when the first node's
+/// subscriber leaves while the second still has one, one `channel_vacated` when the last
+/// leaves; `member_added` / `member_removed` once per user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pusher_webhooks_describe_the_cluster_not_each_node() {
+    let redis = RedisServer::start().await;
+    let receiver = WebhookReceiver::start().await;
+    let database = fresh_postgres_url().await;
+    let log_dir = tempfile::tempdir().expect("a log dir");
+    let log = log_dir.path().join("nodes.log");
+    let prefix = format!("fanout-webhooks-{}:", std::process::id());
+    let redis_url = redis.url();
+    let env = [
+        ("SWITCHBOARD_PUSHER_APP_ID", APP_ID),
+        ("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY),
+        ("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET),
+        ("SWITCHBOARD_REDIS_URL", redis_url.as_str()),
+        ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str()),
+        ("SWITCHBOARD_PUSHER_WEBHOOK_URL", receiver.url.as_str()),
+    ];
+    let first = Node::spawn(&database, SECRET, "node-a", "2s", &log, &env);
+    let second = Node::spawn(&database, SECRET, "node-b", "2s", &log, &env);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
+    for node in [&first, &second] {
+        wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
+    }
+    let channel = "presence-room.9";
+
+    // Ann on the first node: the channel is occupied. The second node lists her, so it has
+    // also heard of the occupancy (a node's messages arrive in the order it sent them).
+    let mut ann = PusherSocket::open(&first.base).await;
+    ann.join_presence(channel, "ann").await;
+    eventually("the second node to list ann", Duration::from_secs(10), || async {
+        (host_users(&client, &second.base, channel).await == ["ann"]).then_some(())
+    })
+    .await;
+    // Bob on the second node: no second channel_occupied.
+    let mut bob = PusherSocket::open(&second.base).await;
+    bob.subscribe("barrier").await;
+    assert_eq!(bob.join_presence(channel, "bob").await, ["ann", "bob"]);
+    // Only once the first node knows of bob (and so of his node's occupancy, sent before him)
+    // is ann's leaving not the cluster's last: changes on two nodes at the same instant are
+    // not ordered with each other.
+    eventually("the first node to list bob", Duration::from_secs(10), || async {
+        (host_users(&client, &first.base, channel).await == ["ann", "bob"]).then_some(())
+    })
+    .await;
+    // Ann leaves: the channel stays occupied by bob. A publish on the first node after her
+    // departure, heard by bob, shows the second node has processed her leaving.
+    drop(ann);
+    eventually("the first node to see ann gone", Duration::from_secs(10), || async {
+        (host_users(&client, &first.base, channel).await == ["bob"]).then_some(())
+    })
+    .await;
+    publish(&client, &first.base, "barrier", &json!({"after": "ann"}), None).await;
+    loop {
+        let event = bob.next_event().await;
+        if event["channel"] == "barrier" {
+            break;
+        }
+    }
+    // Bob leaves: the channel is vacated in the whole cluster.
+    drop(bob);
+    let wanted = [
+        ("channel_occupied".to_owned(), None),
+        ("member_added".to_owned(), Some("ann".to_owned())),
+        ("member_added".to_owned(), Some("bob".to_owned())),
+        ("member_removed".to_owned(), Some("ann".to_owned())),
+        ("member_removed".to_owned(), Some("bob".to_owned())),
+        ("channel_vacated".to_owned(), None),
+    ];
+    let received = eventually("the webhooks of the whole story", Duration::from_secs(20), || {
+        let received = receiver.on(channel);
+        let gone = |user: &str| ("member_removed".to_owned(), Some(user.to_owned()));
+        async move {
+            let vacated = received.iter().any(|(name, _)| name == "channel_vacated");
+            (vacated && received.contains(&gone("ann")) && received.contains(&gone("bob"))).then_some(received)
+        }
+    })
+    .await;
+    let mut sorted = received.clone();
+    sorted.sort();
+    let mut expected = wanted.to_vec();
+    expected.sort();
+    assert_eq!(sorted, expected, "one webhook per cluster-wide change: {received:?}");
+    // Each node posts its own batches, so only a node's own events arrive in order; the
+    // channel's two events come from different nodes here, decided in this order.
+    let position = |name: &str| received.iter().position(|(event, _)| event == name);
+    assert!(position("channel_occupied") < position("channel_vacated"), "{received:?}");
+    println!("pusher webhooks over two nodes for {channel}: {received:?}");
+    drop((first, second));
     drop_postgres_database(&database).await;
 }
