@@ -10,9 +10,8 @@ use crate::channel_name::validate_channel_name;
 use crate::clock::Clock;
 use crate::config::{ConfigError, PusherConfig};
 use crate::hooks::SubscriptionHook;
-use crate::peers::{check_frame, check_member, PeerHook, PeerMember, PeerMessage, PeerMessageError};
+use crate::peers::{check_frame, check_member, check_user_id, PeerHook, PeerMessage, PeerMessageError};
 use crate::registry::CloseRequest;
-use crate::session::MAX_USER_ID_BYTES;
 use crate::shared::{ReservedChannels, Shared};
 use crate::signature::sign_private_channel;
 use crate::socket_id::SocketId;
@@ -189,16 +188,10 @@ impl Realtime {
                 for member in members {
                     check_member(&member.channel, &member.user_id, &member.user_info, max_info)?;
                 }
-                let members: Vec<(String, String, serde_json::Value)> = members
-                    .iter()
-                    .map(|member| (member.channel.clone(), member.user_id.clone(), member.user_info.clone()))
-                    .collect();
-                self.apply_fan_outs(shared.registry.replace_peer_members(origin, &members, close))
+                self.apply_fan_outs(shared.registry.replace_peer_members(origin, members, close))
             }
             PeerMessage::TerminateUser { user_id } => {
-                if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
-                    return Err(PeerMessageError::Member(format!("user_id must be 1 to {MAX_USER_ID_BYTES} bytes")));
-                }
+                check_user_id(user_id)?;
                 let closed = shared.registry.close_user(user_id, &CloseRequest::terminated());
                 tracing::info!(user_id, closed, origin, "terminated a user's connections, as another server was asked");
                 0
@@ -237,14 +230,7 @@ impl Realtime {
     /// peer that (re)joins.
     #[must_use]
     pub fn peer_members(&self) -> PeerMessage {
-        let members = self
-            .shared
-            .registry
-            .local_members()
-            .into_iter()
-            .map(|(channel, user_id, user_info)| PeerMember { channel, user_id, user_info })
-            .collect();
-        PeerMessage::Members { members }
+        PeerMessage::Members { members: self.shared.registry.local_members() }
     }
 
     /// Every channel with a subscriber on this server, as a [`PeerMessage::Occupied`] for a

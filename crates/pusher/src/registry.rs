@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::outgoing;
+use crate::peers::PeerMember;
 use crate::socket_id::SocketId;
 
 /// A request to close one socket with a WebSocket close code; the first request wins.
@@ -503,11 +504,15 @@ impl Registry {
     }
 
     /// Every user with a socket on a presence channel on this server, for a peer that asks.
-    pub(crate) fn local_members(&self) -> Vec<(String, String, Value)> {
+    pub(crate) fn local_members(&self) -> Vec<PeerMember> {
         let mut members = Vec::new();
         for entry in &self.channels {
             for (user_id, member) in &entry.value().members {
-                members.push((entry.key().clone(), user_id.clone(), member.info.clone()));
+                members.push(PeerMember {
+                    channel: entry.key().clone(),
+                    user_id: user_id.clone(),
+                    user_info: member.info.clone(),
+                });
             }
         }
         members
@@ -563,17 +568,18 @@ impl Registry {
     pub(crate) fn replace_peer_members(
         &self,
         server: &str,
-        members: &[(String, String, Value)],
+        members: &[PeerMember],
         slow_consumer_close: &CloseRequest,
     ) -> Vec<(String, FanOut)> {
         let listed: BTreeSet<(String, String)> =
-            members.iter().map(|(channel, user_id, _)| (channel.clone(), user_id.clone())).collect();
+            members.iter().map(|member| (member.channel.clone(), member.user_id.clone())).collect();
         let mut fan_outs = Vec::new();
         for (channel, user_id) in self.peer_memberships(server).difference(&listed) {
             fan_outs.push((channel.clone(), self.peer_left(server, channel, user_id, slow_consumer_close)));
         }
-        for (channel, user_id, info) in members {
-            fan_outs.push((channel.clone(), self.peer_joined(server, channel, user_id, info, slow_consumer_close)));
+        for PeerMember { channel, user_id, user_info } in members {
+            fan_outs
+                .push((channel.clone(), self.peer_joined(server, channel, user_id, user_info, slow_consumer_close)));
         }
         fan_outs
     }

@@ -180,27 +180,41 @@ async fn wait_for_status(client: &reqwest::Client, url: &str, wanted: u16, what:
     started.elapsed()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
-    let mut redis = RedisServer::start().await;
+/// A fresh database and two nodes on it sharing `redis` (channel prefix `fanout-<tag>-<pid>:`),
+/// the test's Pusher credentials and `extra_env`; returns once both are ready. The log
+/// directory lives as long as the returned handle.
+async fn start_pair(
+    redis: &RedisServer,
+    tag: &str,
+    extra_env: &[(&str, &str)],
+    client: &reqwest::Client,
+) -> (String, tempfile::TempDir, Node, Node) {
     let database = fresh_postgres_url().await;
     let log_dir = tempfile::tempdir().expect("a log dir");
     let log = log_dir.path().join("nodes.log");
-    let prefix = format!("fanout-test-{}:", std::process::id());
+    let prefix = format!("fanout-{tag}-{}:", std::process::id());
     let redis_url = redis.url();
-    let env = [
+    let mut env = vec![
         ("SWITCHBOARD_PUSHER_APP_ID", APP_ID),
         ("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY),
         ("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET),
         ("SWITCHBOARD_REDIS_URL", redis_url.as_str()),
         ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str()),
     ];
+    env.extend_from_slice(extra_env);
     let first = Node::spawn(&database, SECRET, "node-a", "2s", &log, &env);
     let second = Node::spawn(&database, SECRET, "node-b", "2s", &log, &env);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
     for node in [&first, &second] {
-        wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
+        wait_for_status(client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
     }
+    (database, log_dir, first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standbys_sockets_hear_the_writer_and_survive_a_redis_outage() {
+    let mut redis = RedisServer::start().await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
+    let (database, _logs, first, second) = start_pair(&redis, "events", &[], &client).await;
     let writer_is_first = eventually("one writer and one standby", Duration::from_secs(30), || {
         sole_writer(&client, [(0, first.base.as_str()), (1, second.base.as_str())])
     })
@@ -381,25 +395,9 @@ impl WebhookReceiver {
 async fn pusher_webhooks_describe_the_cluster_not_each_node() {
     let redis = RedisServer::start().await;
     let receiver = WebhookReceiver::start().await;
-    let database = fresh_postgres_url().await;
-    let log_dir = tempfile::tempdir().expect("a log dir");
-    let log = log_dir.path().join("nodes.log");
-    let prefix = format!("fanout-webhooks-{}:", std::process::id());
-    let redis_url = redis.url();
-    let env = [
-        ("SWITCHBOARD_PUSHER_APP_ID", APP_ID),
-        ("SWITCHBOARD_PUSHER_APP_KEY", APP_KEY),
-        ("SWITCHBOARD_PUSHER_APP_SECRET", APP_SECRET),
-        ("SWITCHBOARD_REDIS_URL", redis_url.as_str()),
-        ("SWITCHBOARD_REDIS_PREFIX", prefix.as_str()),
-        ("SWITCHBOARD_PUSHER_WEBHOOK_URL", receiver.url.as_str()),
-    ];
-    let first = Node::spawn(&database, SECRET, "node-a", "2s", &log, &env);
-    let second = Node::spawn(&database, SECRET, "node-b", "2s", &log, &env);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
-    for node in [&first, &second] {
-        wait_for_status(&client, &format!("{}/ready", node.base), 200, "both nodes ready").await;
-    }
+    let webhooks = [("SWITCHBOARD_PUSHER_WEBHOOK_URL", receiver.url.as_str())];
+    let (database, _logs, first, second) = start_pair(&redis, "webhooks", &webhooks, &client).await;
     let channel = "presence-room.9";
 
     // Ann on the first node: the channel is occupied. The second node lists her, so it has
